@@ -1,0 +1,3 @@
+"""epochline: a reproducible, experiment-tracked training pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,122 @@
+"""The classifier and its training loop. Pure: tensors and params in, weights and history out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from epochline.params import TrainParams
+from epochline.scaling import MinMaxScaler
+
+
+class Classifier(nn.Module):
+    """raw features → min-max scaling → Linear → ReLU → Linear → sigmoid.
+
+    The scaler lives in buffers, so the saved weights take raw rows: what is trained on
+    normalised data is served on raw data without a separate preprocessing step.
+    """
+
+    def __init__(self, n_features: int, hidden_size: int) -> None:
+        super().__init__()
+        self.register_buffer("x_min", torch.zeros(n_features, dtype=torch.float64))
+        self.register_buffer("x_span", torch.ones(n_features, dtype=torch.float64))
+        self.hidden = nn.Linear(n_features, hidden_size)
+        self.out = nn.Linear(hidden_size, 1)
+
+    def logits(self, normalized: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.hidden(normalized))).squeeze(-1)
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        """Probability of class 1 for raw (un-normalised) rows."""
+        normalized = ((raw.double() - self.x_min) / self.x_span).float()
+        return torch.sigmoid(self.logits(normalized))
+
+    def set_scaler(self, scaler: MinMaxScaler) -> None:
+        self.x_min.copy_(torch.tensor(scaler.minimum, dtype=torch.float64))
+        self.x_span.copy_(torch.from_numpy(scaler.span))
+
+
+def build(n_features: int, hidden_size: int, seed: int) -> Classifier:
+    """Initialise from an explicit generator: the same seed gives the same weights."""
+    model = Classifier(n_features, hidden_size)
+    gen = torch.Generator().manual_seed(seed)
+    for layer in (model.hidden, model.out):
+        # nn.Linear's own default init, drawn from our generator instead of the global one.
+        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=gen)
+        bound = 1 / math.sqrt(layer.in_features)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=gen)
+    return model
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in self.__dict__.items() if k != "epoch"}
+
+
+def to_tensors(df: pd.DataFrame, features: list[str], label: str) -> tuple[torch.Tensor, ...]:
+    x = torch.tensor(df[features].to_numpy(dtype=np.float32))
+    y = torch.tensor(df[label].to_numpy(dtype=np.float32))
+    return x, y
+
+
+@torch.no_grad()
+def _score(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    logits = model.logits(x)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
+    accuracy = ((logits > 0).float() == y).float().mean().item()
+    return loss, accuracy
+
+
+def fit(
+    model: Classifier,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    params: TrainParams,
+    on_epoch: Callable[[EpochMetrics], Any] = lambda _: None,
+) -> list[EpochMetrics]:
+    """SGD over preloaded tensors, sliced by a seeded permutation per epoch."""
+    torch.use_deterministic_algorithms(True)
+    x, y = train
+    gen = torch.Generator().manual_seed(params.seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum)
+    history = []
+    for epoch in range(1, params.epochs + 1):
+        model.train()
+        order = torch.randperm(len(x), generator=gen)
+        for start in range(0, len(x), params.batch_size):
+            batch = order[start : start + params.batch_size]
+            loss = nn.functional.binary_cross_entropy_with_logits(model.logits(x[batch]), y[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        metrics = EpochMetrics(epoch, *_score(model, x, y), *_score(model, *val))
+        history.append(metrics)
+        on_epoch(metrics)
+    return history
+
+
+def checkpoint(model: Classifier, config: dict[str, Any]) -> dict[str, Any]:
+    """Weights plus what rebuilds the model; loadable with torch.load(weights_only=True)."""
+    return {"state_dict": model.state_dict(), "config": config}
+
+
+def from_checkpoint(data: dict[str, Any]) -> Classifier:
+    config = data["config"]
+    model = Classifier(len(config["features"]), config["hidden_size"])
+    model.load_state_dict(data["state_dict"])
+    return model.eval()

@@ -1,0 +1,119 @@
+"""The one typed, validated model of params.yaml. Nothing else reads that file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from epochline.errors import UserError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class DataParams(_Section):
+    source: str = Field("synthetic", min_length=1)
+    incoming_dir: str = Field("data/incoming", min_length=1)
+    label_column: str = Field("label", min_length=1)
+    id_column: str | None = None
+    n_rows: int = Field(1000, ge=10)
+    n_features: int = Field(10, ge=1, le=1000)
+    seed: int = Field(42, ge=0)
+    min_rows: int = Field(50, ge=2)
+
+
+class SplitParams(_Section):
+    test_size: float = Field(0.2, gt=0, lt=1)
+    val_size: float = Field(0.1, gt=0, lt=1)
+    seed: int = Field(42, ge=0)
+
+
+class TrainParams(_Section):
+    epochs: int = Field(18, ge=1)
+    lr: float = Field(0.02, gt=0)
+    batch_size: int = Field(32, ge=1)
+    hidden_size: int = Field(16, ge=1)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    seed: int = Field(42, ge=0)
+
+
+class EvaluateParams(_Section):
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+
+class TrackingParams(_Section):
+    experiment_name: str = Field("epochline", min_length=1)
+    registered_model_name: str = Field("epochline-classifier", min_length=1)
+
+
+class RetrainParams(_Section):
+    metric: Literal["accuracy", "f1", "roc_auc", "precision", "recall"] = "accuracy"
+    min_delta: float = Field(0.01, ge=0, lt=1)
+    min_metric: float = Field(0.7, ge=0, le=1)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    n_bootstrap: int = Field(2000, ge=100)
+    seed: int = Field(42, ge=0)
+    lock_file: str = Field(".epochline-retrain.lock", min_length=1)
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class Params(_Section):
+    data: DataParams = DataParams()
+    split: SplitParams = SplitParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    tracking: TrackingParams = TrackingParams()
+    retrain: RetrainParams = RetrainParams()
+
+    def flat(self) -> dict[str, Any]:
+        """Every key as `section.key`, the way MLflow shows params."""
+        return {
+            f"{section}.{key}": value
+            for section, values in self.model_dump().items()
+            for key, value in values.items()
+        }
+
+
+def _describe(error: dict[str, Any], path: Path) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    value = error.get("input")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key '{key}'; remove it or check its spelling"
+    allowed = error["msg"]
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        allowed = f"expected {kind.split('_')[0]}"
+    return f"{path}: {key} = {value!r} is not allowed: {allowed}"
+
+
+def parse_params(raw: Any, path: Path = PARAMS_FILE) -> Params:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_describe(exc.errors()[0], path)) from None
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path}: params file not found; run from the repo root") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    return parse_params(raw, path)

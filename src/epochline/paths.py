@@ -1,0 +1,18 @@
+"""Where the stages read and write, relative to the repo root (DVC runs stages there)."""
+
+from pathlib import Path
+
+RAW = Path("data/raw.parquet")
+NORMALIZED = Path("data/normalized.parquet")
+SCALER = Path("data/scaler.json")
+SPLIT_DIR = Path("data/split")
+TRAIN = SPLIT_DIR / "train.parquet"
+VAL = SPLIT_DIR / "val.parquet"
+TEST = SPLIT_DIR / "test.parquet"  # raw rows: scored through the logged model, as served
+CHECKPOINT = Path("models/model.pt")
+RUN_INFO = Path("models/run.json")
+HISTORY = Path("reports/train_history.json")
+METRICS = Path("reports/metrics.json")
+ROC = Path("reports/roc.json")
+CONFUSION = Path("reports/confusion.csv")
+PREDICTIONS = Path("reports/test_predictions.parquet")

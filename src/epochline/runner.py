@@ -1,0 +1,44 @@
+"""What every entry point does around its work: logging, clean errors, signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import NoReturn
+
+from epochline.errors import UserError
+
+log = logging.getLogger("epochline")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> NoReturn:
+    # Raising lets `with mlflow.start_run()` close the run as FAILED instead of leaving it
+    # RUNNING forever, which is what a bare SIGTERM (scheduler timeout, Ctrl-C in DVC) does.
+    raise SystemExit(128 + signum)
+
+
+def run_main(main: Callable[[], int | None]) -> NoReturn:
+    """Run `main`; a UserError becomes one line on stderr and a non-zero exit."""
+    setup_logging()
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = main() or 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

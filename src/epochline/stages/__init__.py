@@ -1,0 +1,1 @@
+"""One module per DVC stage: thin scripts around the domain modules."""

@@ -1,0 +1,49 @@
+"""Stage evaluate: score the test rows with the model as logged; report to DVC and MLflow."""
+
+import logging
+
+import mlflow
+import pandas as pd
+
+from epochline import metrics, paths, plots, tracking
+from epochline.files import read_json, read_parquet, write_json, write_parquet, write_with
+from epochline.params import load_params
+from epochline.runner import run_main
+
+log = logging.getLogger(__name__)
+
+
+def main() -> None:
+    params = load_params()
+    run = read_json(paths.RUN_INFO, "train's run info")
+    test = read_parquet(paths.TEST, "test table")
+    label = params.data.label_column
+    tracking.connect(params.tracking)
+
+    # Raw rows through the logged model: what is evaluated is exactly what would be served.
+    served = mlflow.pyfunc.load_model(run["model_uri"])
+    rows = test.drop(columns=[c for c in (label, params.data.id_column) if c is not None])
+    predictions: pd.DataFrame = served.predict(rows)
+    y = test[label].to_numpy()
+    prob, pred = predictions["probability"].to_numpy(), predictions["label"].to_numpy()
+    values = metrics.classification_metrics(y, prob, pred)
+    matrix = metrics.confusion(y, pred)
+    roc = metrics.roc_points(y, prob)
+
+    write_json(metrics.summary(values, matrix), paths.METRICS)
+    write_json(roc, paths.ROC)
+    confusion_rows = pd.DataFrame({"actual": y, "predicted": pred})
+    write_with(paths.CONFUSION, lambda tmp: confusion_rows.to_csv(tmp, index=False))
+    write_parquet(predictions, paths.PREDICTIONS)
+
+    # Resume train's run: one run holds the whole story; evaluate never opens a second.
+    with mlflow.start_run(run_id=run["run_id"]):
+        mlflow.log_metrics({f"test_{k}": v for k, v in values.items()})
+        mlflow.log_figure(plots.confusion_figure(matrix), "plots/confusion_matrix.png")
+        mlflow.log_figure(plots.roc_figure(roc, values["roc_auc"]), "plots/roc_curve.png")
+        mlflow.log_artifact(str(paths.METRICS), "reports")
+    log.info("test rows %d: %s", len(test), ", ".join(f"{k}={v:.4f}" for k, v in values.items()))
+
+
+if __name__ == "__main__":
+    run_main(main)
