@@ -119,16 +119,15 @@ def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> 
     with warnings.catch_warnings():
         # The 0/1 label is an integer output by design; MLflow hints about missing values.
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
-        signature = mlflow.models.infer_signature(example, output)
-    info = mlflow.pyfunc.log_model(
-        name=MODEL_NAME,
-        python_model=str(package / "serving.py"),
-        artifacts={"checkpoint": str(checkpoint)},
-        code_paths=[str(package)],
-        signature=signature,
-        input_example=example,
-        pip_requirements=requirements(),
-    )
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=str(package / "serving.py"),
+            artifacts={"checkpoint": str(checkpoint)},
+            code_paths=[str(package)],
+            signature=mlflow.models.infer_signature(example, output),
+            input_example=example,
+            pip_requirements=requirements(),
+        )
     return str(info.model_uri)
 
 

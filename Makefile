@@ -1,0 +1,47 @@
+# epochline — `make help` lists the targets.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Stage commands in dvc.yaml call `python`: it must be the venv's.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup pipeline test test-fast lint ui lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(BIN)/.installed ## Create .venv and install the pinned dependencies
+
+pipeline: setup ## Set up, then run the whole pipeline (dvc repro) on the defaults
+	$(BIN)/dvc repro
+
+test: setup ## Run every test tier, slow end-to-end tests included
+	$(BIN)/python -m pytest
+
+test-fast: setup ## Run the tests not marked slow
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+
+lock: setup ## Re-pin requirements.lock from the venv
+	{ head -2 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^epochline' \
+	  | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean: ## Remove the venv, DVC outputs and the local MLflow store
+	rm -rf $(VENV) mlflow.db mlartifacts data/raw.parquet data/normalized.parquet data/scaler.json \
+	  data/split models/model.pt models/run.json reports/test_predictions.parquet
