@@ -1,0 +1,48 @@
+"""Fixtures for the fast, offline code tier: subprocesses that run like a user's shell."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+VENV_BIN = Path(sys.executable).parent
+
+StageRunner = Callable[[str, Path], subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def user_env() -> dict[str, str]:
+    """The environment `make` gives the stages: the venv's bin first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+@pytest.fixture
+def run_stage(user_env: dict[str, str]) -> StageRunner:
+    """Run `python -m epochline.stages.<name>` in `cwd`, as dvc.yaml's `cmd` does."""
+
+    def run(name: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["python", "-m", f"epochline.stages.{name}"],
+            cwd=cwd,
+            env=user_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return run
+
+
+def write_params(folder: Path, raw: object) -> Path:
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path

@@ -1,0 +1,170 @@
+"""The real `dvc repro` in a temporary git repo, checked through the real MLflow store."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import SMALL, copy_project, run
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = SMALL["train"]["epochs"]
+PER_EPOCH = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+
+
+def ran_stages(output: str) -> list[str]:
+    return re.findall(r"Running stage '(\w+)'", output)
+
+
+def store(project: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+
+
+def runs(project: Path) -> list[mlflow.entities.Run]:
+    client = store(project)
+    experiment = client.get_experiment_by_name("epochline")
+    assert experiment is not None, "experiment 'epochline' was not created"
+    return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    project = copy_project(tmp_path_factory.mktemp("e2e") / "project")
+    done = run(["dvc", "repro"], project)
+    return project, done.stdout + done.stderr
+
+
+def test_repro_runs_every_stage_in_order(repro: tuple[Path, str]) -> None:
+    _, output = repro
+    assert ran_stages(output) == ["load", "normalize", "split", "train", "evaluate"]
+
+
+def test_one_finished_run_with_metrics_per_epoch_and_test_metrics(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    (only,) = runs(project)
+    assert only.info.status == "FINISHED"
+    client = store(project)
+    for name in PER_EPOCH:
+        history = client.get_metric_history(only.info.run_id, name)
+        assert [m.step for m in history] == list(range(1, EPOCHS + 1)), name
+    for name in TEST_METRICS:
+        assert f"test_{name}" in only.data.metrics
+    assert only.data.metrics["test_accuracy"] > 0.6
+
+
+def test_run_records_params_tags_datasets_and_plots(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    (only,) = runs(project)
+    params = only.data.params
+    assert params["train.epochs"] == str(EPOCHS)
+    assert params["data.n_rows"] == str(SMALL["data"]["n_rows"])
+    assert {"train.lr", "split.test_size", "evaluate.threshold", "tracking.experiment_name"} <= set(
+        params
+    )
+    head = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    assert only.data.tags["epochline.git_commit"] == head
+    assert only.data.tags["epochline.git_dirty"] in ("true", "false")
+    assert re.fullmatch(r"[0-9a-f]{16}", only.data.tags["epochline.data_digest"])
+    assert {d.dataset.name for d in only.inputs.dataset_inputs} == {"train", "test"}
+    artifacts = {a.path for a in store(project).list_artifacts(only.info.run_id, "plots")}
+    assert artifacts == {"plots/confusion_matrix.png", "plots/roc_curve.png"}
+    # Artifacts are anchored at the repo root, never in ./mlruns (which flips `mlflow ui`).
+    assert (project / "mlartifacts").is_dir() and not (project / "mlruns").exists()
+
+
+def test_logged_model_predicts_raw_rows_exactly_like_evaluate(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    model_uri = pd.read_json(project / "models/run.json", typ="series")["model_uri"]
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model(model_uri)
+    test = pd.read_parquet(project / "data/split/test.parquet")
+    evaluated = pd.read_parquet(project / "reports/test_predictions.parquet")
+    predicted = model.predict(test.drop(columns=["label"]))
+    pd.testing.assert_frame_equal(predicted, evaluated, check_exact=True)
+    assert set(predicted["label"]) <= {0, 1}
+    assert model.metadata.get_input_schema().input_names() == [f"x{i}" for i in range(10)]
+
+
+def test_dvc_metrics_and_plots_are_readable(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    shown = run(["dvc", "metrics", "show", "--json"], project).stdout
+    assert '"accuracy"' in shown and '"roc_auc"' in shown
+    run(["dvc", "plots", "show", "--out", str(project / "plots-out")], project)
+    assert (project / "plots-out" / "index.html").exists()
+
+
+def test_repro_with_nothing_changed_reruns_nothing(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    before = len(runs(project))
+    done = run(["dvc", "repro"], project)
+    assert ran_stages(done.stdout) == []
+    assert len(runs(project)) == before
+
+
+def test_retraining_the_same_data_gives_identical_weights_and_metrics(
+    repro: tuple[Path, str],
+) -> None:
+    project, _ = repro
+    weights = torch.load(project / "models/model.pt", weights_only=True)["state_dict"]
+    metrics = (project / "reports/metrics.json").read_text()
+    done = run(["dvc", "repro", "--force", "--single-item", "train"], project)
+    run(["dvc", "repro"], project)
+    assert ran_stages(done.stdout) == ["train"]
+    again = torch.load(project / "models/model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(weights[name], again[name]) for name in weights)
+    assert (project / "reports/metrics.json").read_text() == metrics
+
+
+def test_bad_batch_fails_with_one_line_and_leaves_runs_untouched(
+    repro: tuple[Path, str],
+) -> None:
+    project, _ = repro
+    before = [(r.info.run_id, r.info.status) for r in runs(project)]
+    bad = project / "data/incoming/batch-bad.csv"
+    bad.write_text("x0,x1\n1.0,2.0\n")
+    try:
+        done = run(["dvc", "repro"], project, check=False)
+    finally:
+        bad.unlink()
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "batch-bad.csv" in errors[0], done.stderr
+    assert [(r.info.run_id, r.info.status) for r in runs(project)] == before
+
+
+def test_exp_run_reruns_only_train_and_evaluate_and_logs_a_second_run(
+    repro: tuple[Path, str],
+) -> None:
+    project, _ = repro
+    run(["dvc", "repro"], project)  # back in step after the failed repro above
+    before = runs(project)
+    done = run(["dvc", "exp", "run", "-n", "lr-check", "-S", "train.lr=0.01"], project)
+    assert ran_stages(done.stdout) == ["train", "evaluate"]
+    after = runs(project)
+    assert len(after) == len(before) + 1
+    new = after[-1]
+    assert new.info.run_name == "lr-check"
+    assert new.data.tags["epochline.dvc_exp_name"] == "lr-check"
+    assert new.data.params["train.lr"] == "0.01"
+    assert "test_accuracy" in new.data.metrics
+
+
+def test_temp_experiment_logs_into_the_repo_root_store(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    before = len(runs(project))
+    run(["dvc", "exp", "run", "--temp", "-n", "temp-check", "-S", "train.lr=0.03"], project)
+    after = runs(project)
+    assert len(after) == before + 1
+    assert after[-1].info.run_name == "temp-check"
+    assert after[-1].info.status == "FINISHED"
+    assert "test_accuracy" in after[-1].data.metrics
+    assert after[-1].info.artifact_uri.startswith((project / "mlartifacts").as_uri())
