@@ -90,10 +90,10 @@ def _describe(error: dict[str, Any], path: Path) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"{path}: unknown key '{key}'; remove it or check its spelling"
-    allowed = error["msg"]
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        allowed = f"expected {kind.split('_')[0]}"
-    return f"{path}: {key} = {value!r} is not allowed: {allowed}"
+    if kind.endswith(("_type", "_parsing")):
+        return f"{path}: {key} = {value!r} has the wrong type; allowed: {kind.split('_')[0]}"
+    allowed = error["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
+    return f"{path}: {key} = {value!r} is not allowed; allowed: {allowed}"
 
 
 def parse_params(raw: Any, path: Path = PARAMS_FILE) -> Params:
