@@ -104,7 +104,9 @@ def _features(df: pd.DataFrame, params: DataParams) -> list[str]:
 def load_raw(params: DataParams) -> pd.DataFrame:
     """The base table plus every incoming batch, each file validated on its own."""
     if params.source == "synthetic":
-        frames = [make_synthetic(params.n_rows, params.n_features, params.seed, params.label_column)]
+        frames = [
+            make_synthetic(params.n_rows, params.n_features, params.seed, params.label_column)
+        ]
     else:
         files = _source_files(Path(params.source))
         first = _checked(files[0], params, None)
@@ -115,7 +117,9 @@ def load_raw(params: DataParams) -> pd.DataFrame:
     batches = table_files(incoming) if incoming.is_dir() else []
     for batch in batches:
         frames.append(_checked(batch, params, features)[list(frames[0].columns)])
-    log.info("source %s: %d rows; %d incoming batch(es)", params.source, len(frames[0]), len(batches))
+    log.info(
+        "source %s: %d rows; %d incoming batch(es)", params.source, len(frames[0]), len(batches)
+    )
 
     table = pd.concat(frames, ignore_index=True)
     validate_table(table, params.source, params.label_column, params.min_rows)

@@ -10,7 +10,9 @@ from sklearn import metrics as skm
 TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 
 
-def classification_metrics(y: np.ndarray, probability: np.ndarray, label: np.ndarray) -> dict[str, float]:
+def classification_metrics(
+    y: np.ndarray, probability: np.ndarray, label: np.ndarray
+) -> dict[str, float]:
     """The six test metrics, keyed by their bare names (`accuracy`, not `test_accuracy`)."""
     return {
         "accuracy": float(skm.accuracy_score(y, label)),

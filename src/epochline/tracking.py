@@ -6,6 +6,8 @@ import logging
 import os
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ from epochline.params import TrackingParams
 log = logging.getLogger(__name__)
 
 STORE_FILE = "mlflow.db"
-ARTIFACT_DIR = "mlartifacts"  # not ./mlruns: a folder of that name flips `mlflow ui` to a file store
+ARTIFACT_DIR = (
+    "mlartifacts"  # not ./mlruns: a folder of that name flips `mlflow ui` to a file store
+)
 MODEL_NAME = "model"
 
 TAG_GIT_COMMIT = "epochline.git_commit"
@@ -94,10 +98,18 @@ def run_context(data_digest: str) -> tuple[str, dict[str, str]]:
     return name, tags
 
 
-def log_datasets(tables: dict[str, tuple[pd.DataFrame, Path]], label: str) -> None:
+@contextmanager
+def _quiet_schema_hints() -> Iterator[None]:
     with warnings.catch_warnings():
+        # The 0/1 label is an integer column by design; MLflow hints about missing values.
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
         # MLflow registers two equivalent local-file source types and warns that it picked one.
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+        yield
+
+
+def log_datasets(tables: dict[str, tuple[pd.DataFrame, Path]], label: str) -> None:
+    with _quiet_schema_hints():
         datasets = [
             mlflow.data.from_pandas(df, source=str(path.resolve()), targets=label, name=name)
             for name, (df, path) in tables.items()
@@ -116,9 +128,7 @@ def requirements() -> list[str]:
 def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> str:
     """Log the serving model (code + checkpoint) into the active run; return its URI."""
     package = Path(__file__).parent
-    with warnings.catch_warnings():
-        # The 0/1 label is an integer output by design; MLflow hints about missing values.
-        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
+    with _quiet_schema_hints():
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=str(package / "serving.py"),
