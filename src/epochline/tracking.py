@@ -114,8 +114,8 @@ def log_datasets(tables: dict[str, tuple[pd.DataFrame, Path]], label: str) -> No
             mlflow.data.from_pandas(df, source=str(path.resolve()), targets=label, name=name)
             for name, (df, path) in tables.items()
         ]
-    contexts = ["training" if name == "train" else "testing" for name in tables]
-    mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
+        contexts = ["training" if name == "train" else "testing" for name in tables]
+        mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
 
 
 def requirements() -> list[str]:
