@@ -23,19 +23,25 @@ def feature_names(n_features: int) -> list[str]:
 
 
 def make_synthetic(
-    n_rows: int, n_features: int, seed: int, label: str = "label", shift: float = 0.0
+    n_rows: int,
+    n_features: int,
+    seed: int,
+    label: str = "label",
+    batch: int = 0,
+    shift: float = 0.0,
 ) -> pd.DataFrame:
     """A seeded binary task with raw, un-normalised feature scales.
 
-    The scales and offsets depend on the seed only, so batches made later with a
-    different `n_rows` (or a `shift`, for drift) come from the same distribution.
+    The task (scales, offsets, weights) depends on `seed` only; `batch` draws other rows
+    of the same task, and `shift` moves every feature by that many standard deviations
+    (drift) without changing how the label depends on them.
     """
     scale_rng = np.random.default_rng([seed, 0])
     scales = 10 ** scale_rng.uniform(-1.3, 1.0, n_features)
     offsets = scales * scale_rng.uniform(1.0, 3.0, n_features)
     weights = scale_rng.normal(0.0, 1.0, min(n_features, 5))
 
-    rng = np.random.default_rng([seed, 1, n_rows])
+    rng = np.random.default_rng([seed, 1, n_rows, batch])
     latent = rng.normal(shift, 1.0, (n_rows, n_features))
     informative = latent[:, : weights.size] - shift
     logit = informative @ weights
@@ -101,31 +107,49 @@ def _features(df: pd.DataFrame, params: DataParams) -> list[str]:
     return [c for c in df.columns if c not in (params.label_column, params.id_column)]
 
 
+def _base(params: DataParams) -> list[tuple[str, pd.DataFrame]]:
+    if params.source == "synthetic":
+        if params.id_column is not None:
+            raise UserError(
+                f"data.id_column: '{params.id_column}' is set, but synthetic data has no id "
+                "column; allowed: null with data.source synthetic"
+            )
+        rows = make_synthetic(params.n_rows, params.n_features, params.seed, params.label_column)
+        return [("synthetic", rows)]
+    files = _source_files(Path(params.source))
+    first = _checked(files[0], params, None)
+    rest = [(str(f), _checked(f, params, _features(first, params))) for f in files[1:]]
+    return [(str(files[0]), first), *rest]
+
+
+def _check_ids_unique(parts: list[tuple[str, pd.DataFrame]], id_column: str) -> None:
+    seen: dict[str, str] = {}
+    for where, df in parts:
+        for value in df[id_column]:
+            if value in seen:
+                raise UserError(
+                    f"{where}: id {value!r} in column '{id_column}' is already in {seen[value]}; "
+                    "ids must be unique across all files"
+                )
+            seen[value] = where
+
+
 def load_raw(params: DataParams) -> pd.DataFrame:
     """The base table plus every incoming batch, each file validated on its own."""
-    if params.source == "synthetic":
-        frames = [
-            make_synthetic(params.n_rows, params.n_features, params.seed, params.label_column)
-        ]
-    else:
-        files = _source_files(Path(params.source))
-        first = _checked(files[0], params, None)
-        frames = [first] + [_checked(f, params, _features(first, params)) for f in files[1:]]
-    features = _features(frames[0], params)
-
+    parts = _base(params)
+    columns = list(parts[0][1].columns)
+    features = _features(parts[0][1], params)
     incoming = Path(params.incoming_dir)
     batches = table_files(incoming) if incoming.is_dir() else []
-    for batch in batches:
-        frames.append(_checked(batch, params, features)[list(frames[0].columns)])
+    parts += [(str(b), _checked(b, params, features)[columns]) for b in batches]
     log.info(
-        "source %s: %d rows; %d incoming batch(es)", params.source, len(frames[0]), len(batches)
+        "source %s: %d rows; %d incoming batch(es)", params.source, len(parts[0][1]), len(batches)
     )
 
-    table = pd.concat(frames, ignore_index=True)
+    if params.id_column is not None:
+        _check_ids_unique(parts, params.id_column)
+    table = pd.concat([df for _, df in parts], ignore_index=True)
     validate_table(table, params.source, params.label_column, params.min_rows)
-    if params.id_column is not None and table[params.id_column].duplicated().any():
-        dup = table.loc[table[params.id_column].duplicated(), params.id_column].iloc[0]
-        raise UserError(f"{incoming}: id {dup!r} in column '{params.id_column}' appears twice")
     return table
 
 

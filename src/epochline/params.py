@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +15,7 @@ PARAMS_FILE = Path("params.yaml")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class DataParams(_Section):
@@ -84,12 +85,34 @@ class Params(_Section):
         }
 
 
+def _allowed_keys(section: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = Params
+    for part in section:
+        annotation = model.model_fields[str(part)].annotation
+        assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        model = annotation
+    return list(model.model_fields)
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, where `1e-3` is a string; YAML 1.2 and people read a float."""
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
 def _describe(error: dict[str, Any], path: Path) -> str:
     key = ".".join(str(part) for part in error["loc"])
     value = error.get("input")
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"{path}: unknown key '{key}'; remove it or check its spelling"
+        return (
+            f"{path}: unknown key '{key}'; allowed: {', '.join(_allowed_keys(error['loc'][:-1]))}"
+        )
     if kind.endswith(("_type", "_parsing")):
         return f"{path}: {key} = {value!r} has the wrong type; allowed: {kind.split('_')[0]}"
     allowed = error["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
@@ -113,7 +136,7 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
     except FileNotFoundError:
         raise UserError(f"{path}: params file not found; run from the repo root") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     return parse_params(raw, path)

@@ -22,7 +22,8 @@ def table_schema(features: list[str], label: str, id_column: str | None) -> pa.D
     # No coercion for the label: astype(int) would silently turn 0.7 into 0.
     columns[label] = pa.Column(checks=pa.Check.isin([0, 1]), nullable=False)
     if id_column is not None:
-        columns[id_column] = pa.Column(nullable=False, unique=True)
+        # Ids compare as text, so an int id in one file and "17" in another are one id.
+        columns[id_column] = pa.Column(str, nullable=False, unique=True, coerce=True)
     return pa.DataFrameSchema(columns, strict=True)
 
 
@@ -32,6 +33,7 @@ def _row(index: object) -> str:
 
 def _explain(failure: pd.Series, label: str) -> str:
     column, check, case = failure["column"], str(failure["check"]), failure["failure_case"]
+    case = case.item() if isinstance(case, np.generic) else case
     at = _row(failure["index"]) if pd.notna(failure["index"]) else ""
     if check == "column_in_schema":
         return f"unexpected column '{case}'; allowed: the feature columns and '{label}'"

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-VENV_BIN = Path(sys.executable).parent
+# absolute(), not resolve(): the venv's python is a symlink, and resolving it leaves the venv.
+# Taken at collection, while the cwd is still the repo root (PATH may hold `.venv/bin`).
+PYTHON = str(Path(sys.executable).absolute())
+VENV_BIN = Path(PYTHON).parent
 
 StageRunner = Callable[[str, Path], subprocess.CompletedProcess[str]]
 

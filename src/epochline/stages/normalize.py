@@ -3,6 +3,7 @@
 import logging
 
 from epochline import paths
+from epochline.errors import UserError
 from epochline.files import read_parquet, write_json, write_parquet
 from epochline.params import load_params
 from epochline.runner import run_main
@@ -19,6 +20,11 @@ def main() -> None:
     features = [c for c in raw.columns if c not in (label, id_column)]
 
     is_train = assign(raw, key_columns(list(raw.columns), id_column), params.split) == TRAIN
+    if not is_train.any():
+        raise UserError(
+            f"{paths.RAW}: none of {len(raw)} rows falls in train; "
+            "raise data.n_rows or lower split.test_size / split.val_size"
+        )
     scaler = MinMaxScaler.fit(raw[is_train], features)
     write_parquet(scaler.transform(raw), paths.NORMALIZED)
     write_json(scaler.to_dict(), paths.SCALER)

@@ -1,0 +1,170 @@
+"""Schema, ranges and leakage checks on what load, normalize and split write."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from epochline import paths
+from epochline.data import feature_names
+from epochline.splitting import TEST, TRAIN, VAL, assign, key_columns
+
+from .conftest import PipelineRun
+
+
+def _features(run: PipelineRun, df: pd.DataFrame) -> list[str]:
+    data = run.params.data
+    return [c for c in df.columns if c not in (data.label_column, data.id_column)]
+
+
+def _rows(df: pd.DataFrame) -> set[tuple[object, ...]]:
+    return set(df.itertuples(index=False, name=None))
+
+
+@pytest.fixture(scope="module")
+def raw(pipeline: PipelineRun) -> pd.DataFrame:
+    return pipeline.read(paths.RAW)
+
+
+@pytest.fixture(scope="module")
+def parts(pipeline: PipelineRun) -> dict[str, pd.DataFrame]:
+    return {
+        TRAIN: pipeline.read(paths.TRAIN),
+        VAL: pipeline.read(paths.VAL),
+        TEST: pipeline.read(paths.TEST),
+    }
+
+
+@pytest.fixture(scope="module")
+def scaler(pipeline: PipelineRun) -> dict[str, list]:
+    return json.loads((pipeline.root / paths.SCALER).read_text())
+
+
+def test_every_output_is_written(pipeline: PipelineRun) -> None:
+    for path in (paths.RAW, paths.NORMALIZED, paths.SCALER, paths.TRAIN, paths.VAL, paths.TEST):
+        assert (pipeline.root / path).stat().st_size > 0, path
+    assert list(pipeline.root.rglob(".*.tmp")) == []
+
+
+def test_raw_schema(pipeline: PipelineRun, raw: pd.DataFrame) -> None:
+    data = pipeline.params.data
+    label = data.label_column
+    if data.source == "synthetic":
+        assert list(raw.columns) == [*feature_names(data.n_features), label]
+        assert len(raw) == data.n_rows
+    assert len(raw) >= data.min_rows
+    features = _features(pipeline, raw)
+    assert (raw[features].dtypes == np.float64).all()
+    assert raw[label].dtype == np.int64
+    assert not raw.isna().any().any()
+    assert np.isfinite(raw[features].to_numpy()).all()
+    assert set(raw[label].unique()) == {0, 1}
+
+
+def test_normalized_has_raw_shape_and_labels(raw: pd.DataFrame, pipeline: PipelineRun) -> None:
+    normalized = pipeline.read(paths.NORMALIZED)
+    assert list(normalized.columns) == list(raw.columns)
+    assert len(normalized) == len(raw)
+    label = pipeline.params.data.label_column
+    pd.testing.assert_series_equal(normalized[label], raw[label])
+
+
+def test_train_features_are_within_unit_interval(
+    pipeline: PipelineRun, parts: dict[str, pd.DataFrame]
+) -> None:
+    train = parts[TRAIN][_features(pipeline, parts[TRAIN])]
+    assert not train.isna().any().any()
+    # Fitted on these rows exactly: every feature touches both 0 and 1.
+    assert (train.min() == 0.0).all()
+    assert (train.max() == 1.0).all()
+
+
+def test_only_non_train_rows_may_leave_unit_interval(
+    pipeline: PipelineRun, parts: dict[str, pd.DataFrame], scaler: dict[str, list]
+) -> None:
+    test = parts[TEST]
+    features = _features(pipeline, test)
+    scaled = (test[features] - scaler["min"]) / (np.array(scaler["max"]) - scaler["min"])
+    # With 200 held-out rows some fall outside the training range: proof they were not fitted on.
+    assert ((scaled < 0) | (scaled > 1)).any().any()
+
+
+def test_parts_are_disjoint_and_cover_every_row(
+    pipeline: PipelineRun, raw: pd.DataFrame, parts: dict[str, pd.DataFrame]
+) -> None:
+    normalized = pipeline.read(paths.NORMALIZED)
+    assert sum(len(df) for df in parts.values()) == len(raw)
+    # Compare in one space: test rows are raw, so scale them as normalize did.
+    features = _features(pipeline, raw)
+    scaler = json.loads((pipeline.root / paths.SCALER).read_text())
+    span = np.array(scaler["max"]) - np.array(scaler["min"])
+    test_scaled = parts[TEST].copy()
+    test_scaled[features] = (parts[TEST][features].to_numpy() - scaler["min"]) / np.where(
+        span > 0, span, 1.0
+    )
+    train, val, test = _rows(parts[TRAIN]), _rows(parts[VAL]), _rows(test_scaled)
+    assert not train & test, "test rows found in train"
+    assert not val & test, "test rows found in val"
+    assert not train & val, "val rows found in train"
+    assert train | val | test == _rows(normalized)
+
+
+def test_part_sizes_follow_the_split_params(
+    pipeline: PipelineRun, raw: pd.DataFrame, parts: dict[str, pd.DataFrame]
+) -> None:
+    split = pipeline.params.split
+    n = len(raw)
+    shares = {
+        TEST: split.test_size,
+        VAL: (1 - split.test_size) * split.val_size,
+        TRAIN: (1 - split.test_size) * (1 - split.val_size),
+    }
+    for name, p in shares.items():
+        # Four binomial standard deviations; for 1000 rows at 0.2/0.1: 200±51, 80±34, 720±57.
+        tolerance = 4 * math.sqrt(n * p * (1 - p))
+        assert abs(len(parts[name]) - n * p) <= tolerance, f"{name}: {len(parts[name])} rows"
+
+
+def test_every_part_has_both_classes(pipeline: PipelineRun, parts: dict[str, pd.DataFrame]) -> None:
+    label = pipeline.params.data.label_column
+    for name, df in parts.items():
+        assert set(df[label].unique()) == {0, 1}, name
+
+
+def test_scaler_is_the_train_rows_min_and_max(
+    pipeline: PipelineRun, raw: pd.DataFrame, scaler: dict[str, list]
+) -> None:
+    features = _features(pipeline, raw)
+    keys = key_columns(list(raw.columns), pipeline.params.data.id_column)
+    train_raw = raw[assign(raw, keys, pipeline.params.split) == TRAIN]
+    assert scaler["columns"] == features
+    assert scaler["min"] == train_raw[features].min().tolist()
+    assert scaler["max"] == train_raw[features].max().tolist()
+    # Not the whole table's: held-out rows reach beyond the training range somewhere.
+    assert scaler["min"] != raw[features].min().tolist() or scaler["max"] != (
+        raw[features].max().tolist()
+    )
+
+
+def test_test_split_holds_raw_rows(
+    pipeline: PipelineRun, raw: pd.DataFrame, parts: dict[str, pd.DataFrame]
+) -> None:
+    keys = key_columns(list(raw.columns), pipeline.params.data.id_column)
+    expected = raw[assign(raw, keys, pipeline.params.split) == TEST].reset_index(drop=True)
+    pd.testing.assert_frame_equal(parts[TEST], expected, check_exact=True)
+    assert _rows(parts[TEST]) <= _rows(raw)
+
+
+def test_train_and_val_hold_normalized_rows(
+    pipeline: PipelineRun, raw: pd.DataFrame, parts: dict[str, pd.DataFrame]
+) -> None:
+    normalized = pipeline.read(paths.NORMALIZED)
+    keys = key_columns(list(raw.columns), pipeline.params.data.id_column)
+    part = assign(raw, keys, pipeline.params.split)
+    for name in (TRAIN, VAL):
+        expected = normalized[part == name].reset_index(drop=True)
+        pd.testing.assert_frame_equal(parts[name], expected, check_exact=True)
