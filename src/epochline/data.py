@@ -42,14 +42,17 @@ def make_synthetic(
     weights = scale_rng.normal(0.0, 1.0, min(n_features, 5))
 
     rng = np.random.default_rng([seed, 1, n_rows, batch])
-    latent = rng.normal(shift, 1.0, (n_rows, n_features))
-    informative = latent[:, : weights.size] - shift
+    latent = rng.normal(0.0, 1.0, (n_rows, n_features))
+    informative = latent[:, : weights.size]
     logit = informative @ weights
+    spread = np.sqrt(weights @ weights)
     if n_features >= 2:
         # A product term, so the hidden layer has something a linear model can't do.
         logit = logit + 0.8 * informative[:, 0] * informative[:, 1]
-    noise = rng.normal(0.0, 0.15 * np.std(logit), n_rows)
-    y = (logit + noise > np.median(logit)).astype("int64")
+        spread = np.sqrt(spread**2 + 0.64)
+    # Fixed noise and threshold: every batch has the same p(label | features).
+    y = (logit + rng.normal(0.0, 0.15 * spread, n_rows) > 0).astype("int64")
+    latent = latent + shift  # drift moves the features, not the task (covariate shift)
 
     df = pd.DataFrame(offsets + scales * latent, columns=feature_names(n_features))
     df[label] = y
