@@ -1,10 +1,111 @@
-"""The `epochline` command: what is not a DVC stage."""
+"""The `epochline` command: what is not a DVC stage (retraining and serving helpers)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+from epochline.errors import UserError
+from epochline.runner import setup_logging
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+log = logging.getLogger("epochline.cli")
 
 
 @app.callback()
 def main() -> None:
-    """epochline: reproducible, tracked training with DVC, PyTorch and MLflow."""
+    """epochline: reproducible, tracked training with DVC, PyTorch and MLflow.
+
+    Exit codes: 0 done, 1 failure, 75 another retrain holds the lock.
+    """
+    setup_logging()
+    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+
+
+def _guard(work: Callable[[], Any], failure_code: int = 1) -> Any:
+    """Run `work`; a user-facing error becomes one line and an exit code, no traceback."""
+    try:
+        return work()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        code = exc.exit_code if exc.exit_code == 75 else failure_code
+        raise typer.Exit(code) from None
+
+
+@app.command()
+def retrain(
+    commit: Annotated[bool, typer.Option(help="git-commit dvc.lock, params.yaml, reports")] = False,
+    push: Annotated[bool, typer.Option(help="dvc push to the configured DVC remote")] = False,
+) -> None:
+    """Run the pipeline on current data; register the model; promote it only if better.
+
+    Exit 0: done (promoted, kept or nothing new); 75: another retrain is running; 1: failed.
+    """
+    from epochline.retrain import retrain as run_retrain
+
+    outcome = _guard(lambda: run_retrain(commit=commit, push=push))
+    typer.echo(outcome.summary)
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="why, recorded on the model versions")],
+) -> None:
+    """Move alias champion back to previous-champion, recording why."""
+    from epochline import tracking
+    from epochline.params import load_params
+    from epochline.registry import Registry
+
+    def work() -> str:
+        params = load_params()
+        tracking.connect(params.tracking)
+        registry = Registry(tracking.client(), params.tracking.registered_model_name)
+        try:
+            old, new, previous = registry.rollback()
+        except LookupError as exc:
+            raise UserError(f"rollback of {registry.name}: {exc}; nothing changed") from None
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        registry.tag(old, {"rolled_back": when, "rollback_reason": reason})
+        registry.tag(new, {"restored_by_rollback": when, "rollback_reason": reason})
+        return (
+            f"rollback: champion v{old} -> v{new}; previous-champion "
+            f"{'v' + previous if previous else 'none'}; reason: {reason}"
+        )
+
+    typer.echo(_guard(work))
+
+
+@app.command("new-batch")
+def new_batch(
+    rows: Annotated[int, typer.Option(min=1, help="labelled rows to write")] = 200,
+    drift: Annotated[float, typer.Option(help="shift every feature by this many std devs")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="batch seed; default: the batch number")] = None,
+) -> None:
+    """Write a new labelled synthetic batch into the incoming folder (data.incoming_dir)."""
+    from epochline.batches import write_batch
+    from epochline.params import load_params
+
+    path = _guard(lambda: write_batch(load_params().data, rows, drift, seed))
+    typer.echo(f"new-batch: wrote {rows} rows to {path}")
+
+
+@app.command()
+def predict(
+    input: Annotated[Path, typer.Option("--input", help="CSV or Parquet of raw feature rows")],
+    output: Annotated[Path, typer.Option("--output", help="CSV to write predictions to")],
+    model: Annotated[
+        str | None, typer.Option(help="model URI; default models:/<registered name>@champion")
+    ] = None,
+) -> None:
+    """Score a file of raw rows with the champion (or --model) and write probability, label."""
+    from epochline.serving_cli import predict_file
+
+    count, uri = _guard(lambda: predict_file(input, output, model))
+    typer.echo(f"predict: scored {count} rows with {uri} -> {output}")

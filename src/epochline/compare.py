@@ -1,0 +1,117 @@
+"""Champion vs challenger on the same rows: a paired bootstrap and the promotion rule."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+from epochline.params import RetrainParams
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One model's answers on the shared test rows."""
+
+    probability: np.ndarray
+    label: np.ndarray
+
+
+def metric_value(name: str, y: np.ndarray, scores: Scores) -> float:
+    if name == "roc_auc":
+        return float(skm.roc_auc_score(y, scores.probability))
+    scorer = {
+        "accuracy": skm.accuracy_score,
+        "precision": skm.precision_score,
+        "recall": skm.recall_score,
+        "f1": skm.f1_score,
+    }[name]
+    kwargs = {} if name == "accuracy" else {"zero_division": 0}
+    return float(scorer(y, scores.label, **kwargs))
+
+
+def _label_metric(name: str, y: np.ndarray, label: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The metric on every bootstrap sample at once, from confusion counts per row of idx."""
+    y, label = y[idx].astype(bool), label[idx].astype(bool)
+    tp, fp = (y & label).sum(1), (~y & label).sum(1)
+    fn, tn = (y & ~label).sum(1), (~y & ~label).sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = {
+            "accuracy": (tp + tn) / idx.shape[1],
+            "precision": tp / (tp + fp),
+            "recall": tp / (tp + fn),
+            "f1": 2 * tp / (2 * tp + fp + fn),
+        }[name]
+    return np.nan_to_num(value, nan=0.0)  # sklearn's zero_division=0
+
+
+def _bootstrap(name: str, y: np.ndarray, a: Scores, b: Scores, idx: np.ndarray) -> np.ndarray:
+    if name != "roc_auc":
+        return _label_metric(name, y, a.label, idx) - _label_metric(name, y, b.label, idx)
+    diffs = [
+        skm.roc_auc_score(y[i], a.probability[i]) - skm.roc_auc_score(y[i], b.probability[i])
+        for i in idx
+        if 0 < y[i].sum() < len(i)  # AUC needs both classes in the sample
+    ]
+    return np.asarray(diffs)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    challenger: float
+    champion: float | None
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None  # one-sided: share of bootstrap samples where challenger ≤ champion
+    n_rows: int
+    decision: str  # "promoted" or "kept"
+    reason: str
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision == "promoted"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide(
+    y: np.ndarray, challenger: Scores, champion: Scores | None, rule: RetrainParams
+) -> Comparison:
+    """Promote only a challenger that passes the floor and beats the champion beyond noise."""
+    value = metric_value(rule.metric, y, challenger)
+    floor_ok = value >= rule.min_metric
+    if champion is None:
+        reason = (
+            f"no champion yet; {rule.metric} {value:.4f} "
+            + ("passes" if floor_ok else "is below")
+            + f" the floor retrain.min_metric = {rule.min_metric}"
+        )
+        decision = "promoted" if floor_ok else "kept"
+        return Comparison(
+            rule.metric, value, None, None, None, None, None, len(y), decision, reason
+        )
+
+    rng = np.random.default_rng(rule.seed)
+    idx = rng.integers(0, len(y), (rule.n_bootstrap, len(y)))
+    diffs = _bootstrap(rule.metric, y, challenger, champion, idx)
+    tail = (1 - rule.confidence) / 2
+    low, high = (float(q) for q in np.quantile(diffs, [tail, 1 - tail]))
+    p_value = float((diffs <= 0).mean())
+    base = metric_value(rule.metric, y, champion)
+    delta = value - base
+
+    checks = [
+        (delta > rule.min_delta, f"delta {delta:+.4f} vs retrain.min_delta {rule.min_delta}"),
+        (low > 0, f"{rule.confidence:.0%} interval [{low:+.4f}, {high:+.4f}] must exclude 0"),
+        (floor_ok, f"{rule.metric} {value:.4f} vs floor retrain.min_metric {rule.min_metric}"),
+    ]
+    failed = [text for ok, text in checks if not ok]
+    decision = "kept" if failed else "promoted"
+    reason = "; ".join(failed) if failed else "; ".join(text for _, text in checks)
+    reason = ("not better enough: " if failed else "better: ") + reason
+    return Comparison(rule.metric, value, base, delta, low, high, p_value, len(y), decision, reason)
