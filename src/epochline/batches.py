@@ -33,7 +33,8 @@ def write_batch(params: DataParams, rows: int, drift: float, seed: int | None) -
         params.n_features,
         params.seed,
         params.label_column,
-        batch=number if seed is None else seed,
+        # Streams apart from the base table's (): no batch repeats the base rows.
+        stream=(2, number) if seed is None else (3, seed),
         shift=drift,
     )
     path = folder / f"batch-{number:04d}.csv"

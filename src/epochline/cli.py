@@ -105,7 +105,7 @@ def predict(
     ] = None,
 ) -> None:
     """Score a file of raw rows with the champion (or --model) and write probability, label."""
-    from epochline.serving_cli import predict_file
+    from epochline.predicting import predict_file
 
     count, uri = _guard(lambda: predict_file(input, output, model))
     typer.echo(f"predict: scored {count} rows with {uri} -> {output}")

@@ -27,12 +27,12 @@ def make_synthetic(
     n_features: int,
     seed: int,
     label: str = "label",
-    batch: int = 0,
+    stream: tuple[int, ...] = (),
     shift: float = 0.0,
 ) -> pd.DataFrame:
     """A seeded binary task with raw, un-normalised feature scales.
 
-    The task (scales, offsets, weights) depends on `seed` only; `batch` draws other rows
+    The task (scales, offsets, weights) depends on `seed` only; `stream` draws other rows
     of the same task, and `shift` moves every feature by that many standard deviations
     (drift) without changing how the label depends on them.
     """
@@ -41,7 +41,7 @@ def make_synthetic(
     offsets = scales * scale_rng.uniform(1.0, 3.0, n_features)
     weights = scale_rng.normal(0.0, 1.0, min(n_features, 5))
 
-    rng = np.random.default_rng([seed, 1, n_rows, batch])
+    rng = np.random.default_rng([seed, 1, n_rows, *stream])
     latent = rng.normal(0.0, 1.0, (n_rows, n_features))
     informative = latent[:, : weights.size]
     logit = informative @ weights

@@ -14,13 +14,16 @@ PSI_WARN = 0.2  # the usual rule of thumb: < 0.1 stable, 0.1 to 0.2 moderate, > 
 
 def psi(reference: np.ndarray, new: np.ndarray, bins: int = PSI_BINS) -> float:
     """Population stability index over the reference's quantile bins."""
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 2:
+    values = np.unique(reference)
+    if len(values) < 2:
         return 0.0
+    if len(values) <= bins:
+        inner = values[1:]  # few distinct values: one bin each, or quantiles would merge them
+    else:
+        inner = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1))[1:-1])
     # Open-ended outer bins, so new rows beyond the reference's range still count.
-    inner = edges[1:-1]
-    ref = np.bincount(np.searchsorted(inner, reference, "right"), minlength=len(edges) - 1)
-    cur = np.bincount(np.searchsorted(inner, new, "right"), minlength=len(edges) - 1)
+    ref = np.bincount(np.searchsorted(inner, reference, "right"), minlength=len(inner) + 1)
+    cur = np.bincount(np.searchsorted(inner, new, "right"), minlength=len(inner) + 1)
     eps = 1e-4
     p = np.clip(ref / ref.sum(), eps, None)
     q = np.clip(cur / cur.sum(), eps, None)

@@ -219,11 +219,11 @@ def _judge(params: Params, registry: Registry, run: dict[str, Any]) -> dict[str,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "registered_model": registry.name,
         "run_id": run["run_id"],
-        "challenger_version": challenger.version,
-        "champion_version": champion.version if champion else None,
-        "champion_after": challenger.version
+        "challenger_version": str(challenger.version),
+        "champion_version": str(champion.version) if champion else None,
+        "champion_after": str(challenger.version)
         if comparison.promoted
-        else (champion.version if champion else None),
+        else (str(champion.version) if champion else None),
         "comparison": comparison.as_dict(),
         "drift": _drift(params, new_batches),
         "batches": [b.name for b in batches],

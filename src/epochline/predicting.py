@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from epochline import tracking
@@ -28,6 +30,22 @@ def predict_file(source: Path, output: Path, model_uri: str | None) -> tuple[int
         first = str(exc).splitlines()[0][:200]
         hint = "; run `epochline retrain` to make a champion" if model_uri is None else ""
         raise UserError(f"model {uri} cannot be loaded: {first}{hint}") from None
+    expected = model.metadata.get_input_schema().input_names()
+    missing = [c for c in expected if c not in rows.columns]
+    if missing:
+        raise UserError(
+            f"{source}: missing feature column(s) {', '.join(missing)}; "
+            f"the model takes {', '.join(expected)}"
+        )
+    for column in expected:
+        values = pd.to_numeric(rows[column], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.fillna(0))
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise UserError(
+                f"{source}: column '{column}' has {rows[column].iloc[row]!s} at row {row + 1}; "
+                "allowed: finite numbers"
+            )
     try:
         predictions = model.predict(rows)
     except MlflowException as exc:

@@ -1,0 +1,210 @@
+"""The scheduled-retraining loop, end to end: real DVC, real MLflow registry, temp git repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import copy_project, run, set_params, tool_env
+
+pytestmark = pytest.mark.slow
+
+NAME = "epochline-classifier"
+EPOCHLINE = str(Path(sys.executable).parent / "epochline")
+WEAK = {"epochs": 1, "lr": 0.0001}
+# A retrain on the shrunk config should be judged on enough rows to tell models apart.
+LOOP = {"data": {"n_rows": 600}, "train": {"epochs": 12}}
+
+
+def epochline(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run([EPOCHLINE, *args], project, check=check)
+
+
+def registry(project: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+
+
+def versions(project: Path) -> list[str]:
+    found = registry(project).search_model_versions(f"name = '{NAME}'")
+    return sorted((str(v.version) for v in found), key=int)
+
+
+def alias(project: Path, name: str) -> str | None:
+    try:
+        return str(registry(project).get_model_version_by_alias(NAME, name).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def tags(project: Path, version: str) -> dict[str, str]:
+    return registry(project).get_model_version(NAME, version).tags
+
+
+def test_first_model_becomes_champion_and_an_unchanged_pipeline_adds_no_version(
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path / "project", LOOP)
+    run(["dvc", "repro"], project)  # a plain repro first: its model is registered and judged
+    first = epochline(project, "retrain")
+    assert "PROMOTED challenger v1" in first.stdout
+    assert versions(project) == ["1"] and alias(project, "champion") == "1"
+    version_tags = tags(project, "1")
+    assert version_tags["epochline.decision"] == "promoted"
+    assert float(version_tags["epochline.challenger_value"]) >= 0.7
+    assert len(version_tags["epochline.data_digest"]) == 16
+    assert version_tags["epochline.git_commit"]
+
+    again = epochline(project, "retrain")
+    assert "UNCHANGED" in again.stdout and "already version 1" in again.stdout
+    assert versions(project) == ["1"]
+
+    # The report is a run artifact, in JSON and Markdown, and on disk.
+    run_id = registry(project).get_model_version(NAME, "1").run_id
+    artifacts = {a.path for a in registry(project).list_artifacts(run_id, "retrain")}
+    assert artifacts == {"retrain/report.json", "retrain/report.md"}
+    report = json.loads((project / "reports/retrain/report.json").read_text())
+    assert report["comparison"]["decision"] == "promoted"
+    assert registry(project).get_run(run_id).data.tags["epochline.retrain.decision"] == "promoted"
+
+
+def test_new_batch_then_retrain_registers_judges_and_reports_drift(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project", LOOP)
+    epochline(project, "retrain")
+    made = epochline(project, "new-batch", "--rows", "300", "--drift", "1.5")
+    assert "data/incoming/batch-0001.csv" in made.stdout
+
+    second = epochline(project, "retrain")
+    assert versions(project) == ["1", "2"]
+    decision = tags(project, "2")["epochline.decision"]
+    assert decision in ("promoted", "kept")
+    assert alias(project, "challenger") == "2"
+    assert alias(project, "champion") == ("2" if decision == "promoted" else "1")
+    assert decision.upper() in second.stdout
+    report = json.loads((project / "reports/retrain/report.json").read_text())
+    assert report["drift"]["new_batches"] == ["batch-0001.csv"]
+    assert report["drift"]["new_rows"] == 300
+    assert all(f["drifted"] for f in report["drift"]["features"])  # every feature shifted
+    comparison = report["comparison"]
+    assert comparison["champion"] is not None and comparison["ci_low"] is not None
+    run_id = registry(project).get_model_version(NAME, "2").run_id
+    assert "drift_psi_x0" in registry(project).get_run(run_id).data.metrics
+
+
+def test_worse_challenger_is_kept_out_better_one_promoted_and_rollback_restores(
+    tmp_path: Path,
+) -> None:
+    # A floor of 0 lets a weak first model be champion, so a better one has something to beat.
+    project = copy_project(tmp_path / "project", {**LOOP, "retrain": {"min_metric": 0.0}})
+    set_params(project, {"train": WEAK})
+    epochline(project, "retrain")
+    assert alias(project, "champion") == "1"
+
+    set_params(project, {"train": LOOP["train"] | {"lr": 0.02}})
+    better = epochline(project, "retrain")
+    assert "PROMOTED" in better.stdout, better.stdout
+    assert alias(project, "champion") == "2" and alias(project, "previous-champion") == "1"
+    assert tags(project, "2")["epochline.replaced_version"] == "1"
+
+    set_params(project, {"train": {"epochs": 1, "lr": 0.0002}})
+    worse = epochline(project, "retrain")
+    assert "KEPT" in worse.stdout, worse.stdout
+    assert tags(project, "3")["epochline.decision"] == "kept"
+    assert alias(project, "champion") == "2" and alias(project, "challenger") == "3"
+
+    back = epochline(project, "rollback", "--reason", "bad predictions in prod")
+    assert "v2 -> v1" in back.stdout
+    assert alias(project, "champion") == "1" and alias(project, "previous-champion") is None
+    assert tags(project, "2")["epochline.rollback_reason"] == "bad predictions in prod"
+    no_more = epochline(project, "rollback", "--reason", "again", check=False)
+    assert no_more.returncode == 1 and "previous-champion" in no_more.stderr
+    assert alias(project, "champion") == "1"
+
+
+def test_corrupt_batch_fails_naming_the_file_and_touches_nothing(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project", LOOP)
+    epochline(project, "retrain")
+    client = registry(project)
+    runs_before = [(r.info.run_id, r.info.status) for r in client.search_runs(["1"])]
+    batch = pd.read_parquet(project / "data/split/test.parquet").head(20)
+    batch.loc[5, "x3"] = float("nan")
+    batch.to_csv(project / "data/incoming/batch-0001.csv", index=False)
+
+    failed = epochline(project, "retrain", check=False)
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stderr
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "batch-0001.csv" in last and "x3" in last
+    assert versions(project) == ["1"] and alias(project, "champion") == "1"
+    assert [(r.info.run_id, r.info.status) for r in client.search_runs(["1"])] == runs_before
+
+
+def test_second_retrain_started_meanwhile_exits_75_naming_the_holder(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    holder = project / ".epochline-retrain.lock.holder"
+    first = subprocess.Popen(
+        [EPOCHLINE, "retrain"],
+        cwd=project,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not holder.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert holder.exists(), "the first retrain never took the lock"
+        second = epochline(project, "retrain", check=False)
+    finally:
+        out, err = first.communicate(timeout=300)
+    assert second.returncode == 75
+    (line,) = second.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: another retrain is running") and f"pid {first.pid}" in line
+    assert first.returncode == 0, err
+    assert "started" in line
+
+
+def test_lock_left_by_a_killed_retrain_is_taken_over_with_a_warning(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project", LOOP)
+    killer = (
+        "import os, signal\n"
+        "from pathlib import Path\n"
+        "from epochline.lock import exclusive\n"
+        "with exclusive(Path('.epochline-retrain.lock')):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    dead = subprocess.run([sys.executable, "-c", killer], cwd=project, env=tool_env())
+    assert dead.returncode == -signal.SIGKILL
+    stale = json.loads((project / ".epochline-retrain.lock.holder").read_text())
+
+    done = epochline(project, "retrain")
+    assert "stale lock" in done.stderr and f"pid {stale['pid']}" in done.stderr
+    assert alias(project, "champion") == "1"
+    assert not (project / ".epochline-retrain.lock.holder").exists()
+
+
+def test_predict_with_the_champion_matches_pyfunc(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project", LOOP)
+    epochline(project, "retrain")
+    rows = pd.read_parquet(project / "data/split/test.parquet").drop(columns="label")
+    rows.to_csv(project / "rows.csv", index=False)
+    epochline(project, "predict", "--input", "rows.csv", "--output", "preds.csv")
+    predicted = pd.read_csv(project / "preds.csv")
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    expected = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(
+        pd.read_csv(project / "rows.csv")
+    )
+    assert predicted["label"].tolist() == expected["label"].tolist()
+    assert (predicted["probability"] - expected["probability"]).abs().max() < 1e-12
