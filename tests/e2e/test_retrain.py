@@ -166,7 +166,7 @@ def test_second_retrain_started_meanwhile_exits_75_naming_the_holder(tmp_path: P
         assert holder.exists(), "the first retrain never took the lock"
         second = epochline(project, "retrain", check=False)
     finally:
-        out, err = first.communicate(timeout=300)
+        _out, err = first.communicate(timeout=300)
     assert second.returncode == 75
     (line,) = second.stderr.strip().splitlines()[-1:]
     assert line.startswith("error: another retrain is running") and f"pid {first.pid}" in line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ def test_default_config_learns_loss_falls_every_epoch_and_test_accuracy_at_least
 ) -> None:
     net, history = train(tables)
     losses = [m.train_loss for m in history]
-    assert all(b < a for a, b in zip(losses, losses[1:], strict=False)), losses
+    assert all(b < a for a, b in itertools.pairwise(losses)), losses
     accuracy = ((predict(net, tables[TEST]) >= 0.5) == tables[TEST]["label"].to_numpy()).mean()
     assert accuracy >= 0.85
 
