@@ -15,7 +15,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # A shrunk config: the real pipeline, in seconds rather than tens of seconds.
-SMALL = {"data": {"n_rows": 400}, "train": {"epochs": 4}}
+SMALL = {"data": {"n_rows": 600}, "train": {"epochs": 12}}
 
 
 def tool_env(**extra: str) -> dict[str, str]:

@@ -23,6 +23,9 @@ class Classifier(nn.Module):
     normalised data is served on raw data without a separate preprocessing step.
     """
 
+    x_min: torch.Tensor
+    x_span: torch.Tensor
+
     def __init__(self, n_features: int, hidden_size: int) -> None:
         super().__init__()
         self.register_buffer("x_min", torch.zeros(n_features, dtype=torch.float64))
@@ -67,7 +70,9 @@ class EpochMetrics:
         return {k: v for k, v in self.__dict__.items() if k != "epoch"}
 
 
-def to_tensors(df: pd.DataFrame, features: list[str], label: str) -> tuple[torch.Tensor, ...]:
+def to_tensors(
+    df: pd.DataFrame, features: list[str], label: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.tensor(df[features].to_numpy(dtype=np.float32))
     y = torch.tensor(df[label].to_numpy(dtype=np.float32))
     return x, y

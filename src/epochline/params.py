@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from epochline.errors import UserError
 
@@ -105,7 +106,7 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
-def _describe(error: dict[str, Any], path: Path) -> str:
+def _describe(error: ErrorDetails, path: Path) -> str:
     key = ".".join(str(part) for part in error["loc"])
     value = error.get("input")
     kind = error["type"]

@@ -28,7 +28,7 @@ def table_schema(features: list[str], label: str, id_column: str | None) -> pa.D
 
 
 def _row(index: object) -> str:
-    return f"row {int(index) + 1}" if isinstance(index, int | np.integer) else "rows"  # type: ignore[call-overload]
+    return f"row {int(index) + 1}" if isinstance(index, int | np.integer) else "rows"
 
 
 def _explain(failure: pd.Series, label: str) -> str:

@@ -12,11 +12,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from mlflow.pyfunc import PythonModel
 
 from epochline.model import from_checkpoint
 
 
-class EpochlineModel(mlflow.pyfunc.PythonModel):
+class EpochlineModel(PythonModel):
     def load_context(self, context: Any) -> None:
         data = torch.load(context.artifacts["checkpoint"], weights_only=True)
         self.config = data["config"]

@@ -15,6 +15,8 @@ from typing import Any
 import mlflow
 import pandas as pd
 from filelock import FileLock
+from mlflow.data.dataset import Dataset
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -110,11 +112,11 @@ def _quiet_schema_hints() -> Iterator[None]:
 
 def log_datasets(tables: dict[str, tuple[pd.DataFrame, Path]], label: str) -> None:
     with _quiet_schema_hints():
-        datasets = [
-            mlflow.data.from_pandas(df, source=str(path.resolve()), targets=label, name=name)
+        datasets: list[Dataset | None] = [
+            from_pandas(df, source=str(path.resolve()), targets=label, name=name)
             for name, (df, path) in tables.items()
         ]
-        contexts = ["training" if name == "train" else "testing" for name in tables]
+        contexts: list[str | None] = ["training" if n == "train" else "testing" for n in tables]
         mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
 
 

@@ -15,15 +15,13 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import copy_project, run, set_params, tool_env
+from tests.conftest import SMALL, copy_project, run, set_params, tool_env
 
 pytestmark = pytest.mark.slow
 
 NAME = "epochline-classifier"
 EPOCHLINE = str(Path(sys.executable).parent / "epochline")
 WEAK = {"epochs": 1, "lr": 0.0001}
-# A retrain on the shrunk config should be judged on enough rows to tell models apart.
-LOOP = {"data": {"n_rows": 600}, "train": {"epochs": 12}}
 
 
 def epochline(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -53,7 +51,7 @@ def tags(project: Path, version: str) -> dict[str, str]:
 def test_first_model_becomes_champion_and_an_unchanged_pipeline_adds_no_version(
     tmp_path: Path,
 ) -> None:
-    project = copy_project(tmp_path / "project", LOOP)
+    project = copy_project(tmp_path / "project")
     run(["dvc", "repro"], project)  # a plain repro first: its model is registered and judged
     first = epochline(project, "retrain")
     assert "PROMOTED challenger v1" in first.stdout
@@ -78,7 +76,7 @@ def test_first_model_becomes_champion_and_an_unchanged_pipeline_adds_no_version(
 
 
 def test_new_batch_then_retrain_registers_judges_and_reports_drift(tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project", LOOP)
+    project = copy_project(tmp_path / "project")
     epochline(project, "retrain")
     made = epochline(project, "new-batch", "--rows", "300", "--drift", "1.5")
     assert "data/incoming/batch-0001.csv" in made.stdout
@@ -104,12 +102,12 @@ def test_worse_challenger_is_kept_out_better_one_promoted_and_rollback_restores(
     tmp_path: Path,
 ) -> None:
     # A floor of 0 lets a weak first model be champion, so a better one has something to beat.
-    project = copy_project(tmp_path / "project", {**LOOP, "retrain": {"min_metric": 0.0}})
+    project = copy_project(tmp_path / "project", {"retrain": {"min_metric": 0.0}})
     set_params(project, {"train": WEAK})
     epochline(project, "retrain")
     assert alias(project, "champion") == "1"
 
-    set_params(project, {"train": LOOP["train"] | {"lr": 0.02}})
+    set_params(project, {"train": SMALL["train"] | {"lr": 0.02}})
     better = epochline(project, "retrain")
     assert "PROMOTED" in better.stdout, better.stdout
     assert alias(project, "champion") == "2" and alias(project, "previous-champion") == "1"
@@ -131,7 +129,7 @@ def test_worse_challenger_is_kept_out_better_one_promoted_and_rollback_restores(
 
 
 def test_corrupt_batch_fails_naming_the_file_and_touches_nothing(tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project", LOOP)
+    project = copy_project(tmp_path / "project")
     epochline(project, "retrain")
     client = registry(project)
     runs_before = [(r.info.run_id, r.info.status) for r in client.search_runs(["1"])]
@@ -175,7 +173,7 @@ def test_second_retrain_started_meanwhile_exits_75_naming_the_holder(tmp_path: P
 
 
 def test_lock_left_by_a_killed_retrain_is_taken_over_with_a_warning(tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project", LOOP)
+    project = copy_project(tmp_path / "project")
     killer = (
         "import os, signal\n"
         "from pathlib import Path\n"
@@ -194,7 +192,7 @@ def test_lock_left_by_a_killed_retrain_is_taken_over_with_a_warning(tmp_path: Pa
 
 
 def test_predict_with_the_champion_matches_pyfunc(tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project", LOOP)
+    project = copy_project(tmp_path / "project")
     epochline(project, "retrain")
     rows = pd.read_parquet(project / "data/split/test.parquet").drop(columns="label")
     rows.to_csv(project / "rows.csv", index=False)
