@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,8 @@ def connect(params: TrackingParams) -> str:
     # Fail in seconds, not the ~4 minutes of MLflow's default retries, if a server is down.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    if not sys.stderr.isatty():  # under DVC or a scheduler: log lines, not progress bars
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     local = uri.startswith("sqlite:")
