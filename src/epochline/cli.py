@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-import signal
-import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from epochline.errors import UserError
-from epochline.runner import setup_logging
+from epochline.runner import handle_sigterm, setup_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("epochline.cli")
@@ -26,7 +23,7 @@ def main() -> None:
     Exit codes: 0 done, 1 failure, 75 another retrain holds the lock.
     """
     setup_logging()
-    signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    handle_sigterm()
 
 
 def _guard(work: Callable[[], Any], failure_code: int = 1) -> Any:
@@ -59,27 +56,9 @@ def rollback(
     reason: Annotated[str, typer.Option(help="why, recorded on the model versions")],
 ) -> None:
     """Move alias champion back to previous-champion, recording why."""
-    from epochline import tracking
-    from epochline.params import load_params
-    from epochline.registry import Registry
+    from epochline.retrain import rollback as run_rollback
 
-    def work() -> str:
-        params = load_params()
-        tracking.connect(params.tracking)
-        registry = Registry(tracking.client(), params.tracking.registered_model_name)
-        try:
-            old, new, previous = registry.rollback()
-        except LookupError as exc:
-            raise UserError(f"rollback of {registry.name}: {exc}; nothing changed") from None
-        when = datetime.now(UTC).isoformat(timespec="seconds")
-        registry.tag(old, {"rolled_back": when, "rollback_reason": reason})
-        registry.tag(new, {"restored_by_rollback": when, "rollback_reason": reason})
-        return (
-            f"rollback: champion v{old} -> v{new}; previous-champion "
-            f"{'v' + previous if previous else 'none'}; reason: {reason}"
-        )
-
-    typer.echo(_guard(work))
+    typer.echo(_guard(lambda: run_rollback(reason)))
 
 
 @app.command("new-batch")

@@ -137,8 +137,8 @@ def _check_ids_unique(parts: list[tuple[str, pd.DataFrame]], id_column: str) -> 
             seen[value] = where
 
 
-def load_raw(params: DataParams) -> pd.DataFrame:
-    """The base table plus every incoming batch, each file validated on its own."""
+def load_parts(params: DataParams) -> list[tuple[str, pd.DataFrame]]:
+    """The base table and then every incoming batch, in name order, each file validated."""
     parts = _base(params)
     columns = list(parts[0][1].columns)
     features = _features(parts[0][1], params)
@@ -148,12 +148,25 @@ def load_raw(params: DataParams) -> pd.DataFrame:
     log.info(
         "source %s: %d rows; %d incoming batch(es)", params.source, len(parts[0][1]), len(batches)
     )
+    return parts
 
+
+def assemble(parts: list[tuple[str, pd.DataFrame]], params: DataParams) -> pd.DataFrame:
+    """One table from the parts, after the checks that span files."""
     if params.id_column is not None:
         _check_ids_unique(parts, params.id_column)
     table = pd.concat([df for _, df in parts], ignore_index=True)
     validate_table(table, params.source, params.label_column, params.min_rows)
     return table
+
+
+def load_raw(params: DataParams) -> pd.DataFrame:
+    return assemble(load_parts(params), params)
+
+
+def manifest(parts: list[tuple[str, pd.DataFrame]]) -> list[dict[str, object]]:
+    """Which file each run of rows in the raw table came from, in table order."""
+    return [{"file": where, "rows": len(df)} for where, df in parts]
 
 
 def digest(*frames: pd.DataFrame) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -47,6 +48,10 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
 
 def write_json(data: Any, path: Path) -> None:
     write_with(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def read_json(path: Path, what: str) -> Any:

@@ -26,14 +26,14 @@ class DataParams(_Section):
     id_column: str | None = None
     n_rows: int = Field(1000, ge=10)
     n_features: int = Field(10, ge=1, le=1000)
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
     min_rows: int = Field(50, ge=2)
 
 
 class SplitParams(_Section):
     test_size: float = Field(0.2, gt=0, lt=1)
     val_size: float = Field(0.1, gt=0, lt=1)
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
 
 
 class TrainParams(_Section):
@@ -42,7 +42,7 @@ class TrainParams(_Section):
     batch_size: int = Field(32, ge=1)
     hidden_size: int = Field(16, ge=1)
     momentum: float = Field(0.9, ge=0, lt=1)
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
 
 
 class EvaluateParams(_Section):
@@ -60,7 +60,7 @@ class RetrainParams(_Section):
     min_metric: float = Field(0.7, ge=0, le=1)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_bootstrap: int = Field(2000, ge=100)
-    seed: int = Field(42, ge=0)
+    seed: int = Field(42, ge=0, le=2**32 - 1)
     lock_file: str = Field(".epochline-retrain.lock", min_length=1)
 
     @field_validator("metric", mode="before")
@@ -86,13 +86,28 @@ class Params(_Section):
         }
 
 
-def _allowed_keys(section: tuple[Any, ...]) -> list[str]:
+def _section(loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The model that holds the key at `loc` (a pydantic error location)."""
     model: type[BaseModel] = Params
-    for part in section:
-        annotation = model.model_fields[str(part)].annotation
-        assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
         model = annotation
-    return list(model.model_fields)
+    return model
+
+
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "string": "text", "bool": "true/false"}
+
+
+def _expected_type(error: ErrorDetails) -> str:
+    kind = error["type"].split("_")[0]
+    if kind in ("model", "dict"):
+        return "a mapping of keys"
+    name = _TYPE_NAMES.get(kind, kind)
+    field = _section(error["loc"][:-1]).model_fields.get(str(error["loc"][-1]))
+    return f"{name} or null" if field is not None and field.default is None else name
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -111,11 +126,10 @@ def _describe(error: ErrorDetails, path: Path) -> str:
     value = error.get("input")
     kind = error["type"]
     if kind == "extra_forbidden":
-        return (
-            f"{path}: unknown key '{key}'; allowed: {', '.join(_allowed_keys(error['loc'][:-1]))}"
-        )
+        allowed = ", ".join(_section(error["loc"][:-1]).model_fields)
+        return f"{path}: unknown key '{key}'; allowed: {allowed}"
     if kind.endswith(("_type", "_parsing")):
-        return f"{path}: {key} = {value!r} has the wrong type; allowed: {kind.split('_')[0]}"
+        return f"{path}: {key} = {value!r} has the wrong type; allowed: {_expected_type(error)}"
     allowed = error["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
     return f"{path}: {key} = {value!r} is not allowed; allowed: {allowed}"
 

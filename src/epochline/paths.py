@@ -3,6 +3,7 @@
 from pathlib import Path
 
 RAW = Path("data/raw.parquet")
+RAW_MANIFEST = Path("data/raw_manifest.json")  # which file each run of raw rows came from
 NORMALIZED = Path("data/normalized.parquet")
 SCALER = Path("data/scaler.json")
 SPLIT_DIR = Path("data/split")

@@ -10,10 +10,12 @@ from mlflow.tracking import MlflowClient
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 TAG_PREFIX = "epochline."
+# What a missing model or alias looks like; anything else (a server error) must surface.
+_NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 
 
-def _tags(values: dict[str, Any]) -> dict[str, str]:
-    return {f"{TAG_PREFIX}{k}": "" if v is None else str(v) for k, v in values.items()}
+def tag_values(values: dict[str, Any], prefix: str = TAG_PREFIX) -> dict[str, str]:
+    return {f"{prefix}{k}": "" if v is None else str(v) for k, v in values.items()}
 
 
 class Registry:
@@ -23,40 +25,43 @@ class Registry:
     def alias(self, alias: str) -> ModelVersion | None:
         try:
             return self.client.get_model_version_by_alias(self.name, alias)
-        except MlflowException:
-            return None  # no such registered model or alias
+        except MlflowException as exc:
+            if exc.error_code in _NOT_FOUND:
+                return None
+            raise
 
     def versions(self) -> list[ModelVersion]:
-        try:
-            found = self.client.search_model_versions(f"name = '{self.name}'")
-        except MlflowException:
-            return []
+        found = self.client.search_model_versions(f"name = '{self.name}'")
         return sorted(found, key=lambda v: int(v.version))
 
-    def version_of_run(self, run_id: str) -> ModelVersion | None:
-        return next((v for v in self.versions() if v.run_id == run_id), None)
+    def version_with_tag(self, key: str, value: str) -> ModelVersion | None:
+        tag = f"{TAG_PREFIX}{key}"
+        return next((v for v in self.versions() if v.tags.get(tag) == value), None)
 
-    def register(self, model_uri: str, run_id: str) -> ModelVersion:
+    def register(self, model_uri: str, run_id: str, model_digest: str) -> ModelVersion:
         try:
             self.client.get_registered_model(self.name)
-        except MlflowException:
+        except MlflowException as exc:
+            if exc.error_code not in _NOT_FOUND:
+                raise
             self.client.create_registered_model(self.name)
-        version = self.client.create_model_version(self.name, model_uri, run_id=run_id)
-        self.client.set_registered_model_alias(self.name, CHALLENGER, version.version)
-        return version
+        tags = tag_values({"model_digest": model_digest})
+        return self.client.create_model_version(self.name, model_uri, run_id=run_id, tags=tags)
+
+    def mark_challenger(self, version: str) -> None:
+        self.client.set_registered_model_alias(self.name, CHALLENGER, version)
 
     def tag(self, version: str, values: dict[str, Any]) -> None:
-        for key, value in _tags(values).items():
+        for key, value in tag_values(values).items():
             self.client.set_model_version_tag(self.name, version, key, value)
 
-    def promote(self, version: str) -> str | None:
+    def promote(self, version: str) -> None:
         """Make `version` champion; the old champion becomes previous-champion."""
         old = self.alias(CHAMPION)
         if old is not None:
             self.client.set_registered_model_alias(self.name, PREVIOUS, old.version)
             self.tag(version, {"replaced_version": old.version})
         self.client.set_registered_model_alias(self.name, CHAMPION, version)
-        return old.version if old is not None else None
 
     def rollback(self) -> tuple[str, str, str | None]:
         """champion ← previous-champion; return (from, to, new previous-champion)."""
@@ -71,7 +76,7 @@ class Registry:
         else:
             self.client.delete_registered_model_alias(self.name, PREVIOUS)
             before = None
-        return current.version, previous.version, before
+        return str(current.version), str(previous.version), before
 
     def uri(self, version: str) -> str:
         return f"models:/{self.name}/{version}"

@@ -1,13 +1,14 @@
-"""Scheduled retraining: run the pipeline, register the challenger, promote only if better."""
+"""Scheduled retraining: run the pipeline, judge the new model, promote it only if better."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,49 +16,50 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
 
-from epochline import paths, tracking
+from epochline import paths, report, tracking
 from epochline.compare import Comparison, Scores, decide
-from epochline.data import read_table, table_files
 from epochline.drift import feature_drift
 from epochline.errors import UserError
 from epochline.files import read_json, read_parquet, write_json, write_with
 from epochline.lock import exclusive
 from epochline.params import Params, load_params
-from epochline.registry import CHAMPION, Registry
+from epochline.registry import CHAMPION, Registry, tag_values
 from epochline.splitting import TRAIN, assign, key_columns
 
 log = logging.getLogger(__name__)
 
 REPORT_DIR = Path("reports/retrain")
-GIT_TRACKED_OUTPUTS = [
-    "dvc.lock",
-    "params.yaml",
-    "reports/metrics.json",
-    "reports/roc.json",
-    "reports/confusion.csv",
-    "reports/train_history.json",
-]
+# What --commit records: the pipeline's state plus the git-tracked (uncached) DVC outputs.
+COMMITTED = ["dvc.lock", "params.yaml", "reports/metrics.json", "reports/roc.json",
+             "reports/confusion.csv", "reports/train_history.json"]  # fmt: skip
+# Params that decide which rows are test rows: models trained under others can't be compared.
+SPLIT_KEYS = ("split.test_size", "split.val_size", "split.seed", "data.id_column")
 
 
 class RetrainFailed(UserError):
     exit_code = 1
 
 
-def _tool_env() -> dict[str, str]:
-    # dvc.yaml's commands call `python`: make it this interpreter, also under cron/systemd.
-    bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+@dataclass
+class Outcome:
+    status: str  # "promoted", "kept" or "unchanged"
+    summary: str
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 def _run(args: list[str], what: str) -> None:
     """Run a tool, passing its output through; fail with its own error line if it fails."""
+    # dvc.yaml's commands call `python`: make it this interpreter, also under cron/systemd.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     errors: list[str] = []
     with subprocess.Popen(
-        args, env=_tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        args, env={**os.environ, "PATH": path}, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    ) as proc:  # fmt: skip
+        for line in proc.stdout or []:
             sys.stderr.write(line)
             if line.lower().startswith("error"):
                 errors.append(line.strip())
@@ -71,181 +73,148 @@ def score(model_uri: str, rows: pd.DataFrame) -> Scores:
     return Scores(out["probability"].to_numpy(), out["label"].to_numpy())
 
 
-@dataclass
-class Outcome:
-    status: str  # "promoted", "kept" or "unchanged"
-    summary: str
-    report: dict[str, Any] = field(default_factory=dict)
+def _batch_rows(params: Params) -> tuple[list[str], pd.DataFrame, np.ndarray]:
+    """The incoming batch files in the raw table, the table, and each row's batch ('' = base)."""
+    manifest = read_json(paths.RAW_MANIFEST, "raw table manifest")
+    incoming = Path(params.data.incoming_dir)
+    names = [Path(e["file"]).name if Path(e["file"]).parent == incoming else "" for e in manifest]
+    origin = np.repeat(names, [e["rows"] for e in manifest])
+    return [n for n in names if n], read_parquet(paths.RAW, "raw table"), origin
 
 
-def _batches(params: Params) -> list[Path]:
-    folder = Path(params.data.incoming_dir)
-    return table_files(folder) if folder.is_dir() else []
-
-
-def _seen_batches(registry: Registry) -> list[str]:
-    """Batch files the newest registered version was trained with."""
-    versions = registry.versions()
-    return json.loads(versions[-1].tags.get("epochline.batches") or "[]") if versions else []
-
-
-def _drift(params: Params, batches: list[Path]) -> dict[str, Any]:
-    """New batch rows against the training rows they were not part of."""
-    if not batches:
-        return {"new_batches": [], "new_rows": 0, "features": []}
-    raw = read_parquet(paths.RAW, "raw table")
+def _drift(params: Params, seen: list[str]) -> dict[str, Any]:
+    """Rows of batches no earlier retrain saw, against the training rows of the rest."""
+    batches, raw, origin = _batch_rows(params)
+    new_batches = [b for b in batches if b not in seen]
+    is_new = np.isin(origin, new_batches)
+    if not is_new.any():
+        return {"batches": batches, "new_batches": [], "new_rows": 0, "features": []}
     label, id_column = params.data.label_column, params.data.id_column
     features = [c for c in raw.columns if c not in (label, id_column)]
-    new = pd.concat([read_table(b) for b in batches], ignore_index=True)
-    hashes = pd.util.hash_pandas_object(raw[features], index=False)
-    is_new = hashes.isin(pd.util.hash_pandas_object(new[features].astype(float), index=False))
     is_train = assign(raw, key_columns(list(raw.columns), id_column), params.split) == TRAIN
-    reference = raw[is_train & ~is_new.to_numpy()]
     return {
-        "new_batches": [b.name for b in batches],
-        "new_rows": len(new),
-        "reference_rows": len(reference),
-        "features": feature_drift(reference, new, features),
+        "batches": batches,
+        "new_batches": new_batches,
+        "new_rows": int(is_new.sum()),
+        "reference_rows": int((is_train & ~is_new).sum()),
+        "features": feature_drift(raw[is_train & ~is_new], raw[is_new], features),
     }
 
 
-def _markdown(report: dict[str, Any]) -> str:
-    c = report["comparison"]
-    lines = [
-        f"# Retrain {report['finished']}: {c['decision']}",
-        "",
-        f"- challenger: version {report['challenger_version']} (run {report['run_id']})",
-        f"- champion before: {report['champion_version'] or 'none'}",
-        f"- champion after: version {report['champion_after']}"
-        if report["champion_after"]
-        else "- champion after: none",
-        f"- reason: {c['reason']}",
-        f"- test rows: {c['n_rows']}; data digest {report['data_digest']}",
-        "",
-        f"| {c['metric']} | value |",
-        "|---|---|",
-        f"| challenger | {c['challenger']:.4f} |",
-    ]
-    if c["champion"] is not None:
-        lines += [
-            f"| champion | {c['champion']:.4f} |",
-            f"| delta | {c['delta']:+.4f} |",
-            f"| interval | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] |",
-            f"| p (challenger ≤ champion) | {c['p_value']:.4f} |",
-        ]
-    drift = report["drift"]
-    lines += [
-        "",
-        f"## Drift: {drift['new_rows']} new rows in {len(drift['new_batches'])} batch(es)",
-    ]
-    if drift["features"]:
-        lines += ["", "| feature | PSI | KS | KS p | drifted |", "|---|---|---|---|---|"]
-        lines += [
-            f"| {f['feature']} | {f['psi']:.4f} | {f['ks_statistic']:.4f} | "
-            f"{f['ks_p_value']:.3g} | {'yes' if f['drifted'] else ''} |"
-            for f in drift["features"]
-        ]
-    return "\n".join(lines) + "\n"
+def _incomparable(champion_run_id: str | None, params: Params) -> str | None:
+    """Why the champion's held-out rows are not today's, if they are not."""
+    if champion_run_id is None:
+        return None
+    then = mlflow.get_run(champion_run_id).data.params
+    now = {k: str(v) for k, v in params.flat().items()}
+    changed = [f"{k} {then.get(k)} -> {now[k]}" for k in SPLIT_KEYS if then.get(k) != now[k]]
+    return "; ".join(changed) or None
 
 
-def _summary(report: dict[str, Any]) -> str:
-    c = report["comparison"]
-    head = f"retrain: {c['decision'].upper()} challenger v{report['challenger_version']}"
-    if c["champion"] is None:
-        body = f"{c['metric']} {c['challenger']:.4f} (no champion before)"
-    else:
-        body = (
-            f"{c['metric']} {c['challenger']:.4f} vs champion v{report['champion_version']} "
-            f"{c['champion']:.4f}, delta {c['delta']:+.4f} "
-            f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p={c['p_value']:.3f}"
-        )
-    drifted = [f["feature"] for f in report["drift"]["features"] if f["drifted"]]
-    drift = f"drift in {', '.join(drifted)}" if drifted else "no feature drifted (PSI ≤ 0.2)"
-    return (
-        f"{head}: {body}\n  reason: {c['reason']}\n  {drift}; "
-        f"champion is now {'v' + report['champion_after'] if report['champion_after'] else 'none'}"
-    )
-
-
-def _record(registry: Registry, version: str, run_id: str, report: dict[str, Any]) -> None:
-    c = report["comparison"]
-    tags = {
-        "decision": c["decision"],
-        "reason": c["reason"],
-        "metric": c["metric"],
-        "challenger_value": c["challenger"],
-        "champion_value": c["champion"],
-        "champion_version": report["champion_version"],
-        "delta": c["delta"],
-        "delta_ci": None if c["ci_low"] is None else f"[{c['ci_low']:.6f}, {c['ci_high']:.6f}]",
-        "p_value": c["p_value"],
-        "data_digest": report["data_digest"],
-        "git_commit": report["git_commit"],
-        "batches": json.dumps(report["batches"]),
-    }
-    registry.tag(version, tags)
-    client = registry.client
-    for key, value in tags.items():
-        client.set_tag(run_id, f"epochline.retrain.{key}", "" if value is None else str(value))
-    drift_metrics = {f"drift_psi_{f['feature']}": f["psi"] for f in report["drift"]["features"]} | {
-        f"drift_ks_{f['feature']}": f["ks_statistic"] for f in report["drift"]["features"]
-    }
-    for key, value in drift_metrics.items():
-        client.log_metric(run_id, key, value)
-    client.log_dict(run_id, report, "retrain/report.json")
-    client.log_text(run_id, _markdown(report), "retrain/report.md")
-    write_json(report, REPORT_DIR / "report.json")
-    write_with(REPORT_DIR / "report.md", lambda tmp: tmp.write_text(_markdown(report)))
-
-
-def _judge(params: Params, registry: Registry, run: dict[str, Any]) -> dict[str, Any]:
+def _judge(params: Params, registry: Registry, run: dict[str, Any]) -> Comparison:
+    """Both models, raw rows in, on the same current test rows; nothing is written."""
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
     rows = test.drop(columns=[c for c in (label, params.data.id_column) if c is not None])
     y = test[label].to_numpy()
     champion = registry.alias(CHAMPION)
-    batches = _batches(params)
-    new_batches = [b for b in batches if b.name not in _seen_batches(registry)]
+    challenger = score(run["model_uri"], rows)
+    if champion is None:
+        return decide(y, challenger, None, params.retrain)
+    comparison = decide(y, challenger, score(registry.uri(champion.version), rows), params.retrain)
+    changed = _incomparable(champion.run_id, params)
+    if changed:
+        reason = f"not comparable: the champion was held out on other rows ({changed})"
+        return replace(comparison, decision="kept", reason=reason)
+    return comparison
 
-    challenger = registry.register(run["model_uri"], run["run_id"])
-    champion_scores = score(registry.uri(champion.version), rows) if champion else None
-    comparison: Comparison = decide(
-        y, score(registry.uri(challenger.version), rows), champion_scores, params.retrain
+
+def _metric_key(name: str) -> str:
+    return re.sub(r"[^\w\-. /]", "_", name)  # what MLflow accepts in a metric name
+
+
+def _record(registry: Registry, version: str, run_id: str, data: dict[str, Any]) -> None:
+    c = data["comparison"]
+    values = {
+        "reason": c["reason"], "metric": c["metric"], "challenger_value": c["challenger"],
+        "champion_value": c["champion"], "champion_version": data["champion_version"],
+        "delta": c["delta"], "delta_ci_low": c["ci_low"], "delta_ci_high": c["ci_high"],
+        "p_value": c["p_value"], "data_digest": data["data_digest"],
+        "git_commit": data["git_commit"], "batches": ",".join(data["batches"]),
+        "decision": c["decision"],  # last: a version without it is judged again
+    }  # fmt: skip
+    registry.tag(version, values)
+    now = int(time.time() * 1000)
+    drift = [
+        Metric(_metric_key(f"drift_{kind}_{f['feature']}"), f[key], now, 0)
+        for f in data["drift"]["features"]
+        for kind, key in (("psi", "psi"), ("ks", "ks_statistic"))
+    ]
+    tags = [RunTag(k, v) for k, v in tag_values(values, "epochline.retrain.").items()]
+    registry.client.log_batch(run_id, metrics=drift, tags=tags)
+    registry.client.log_dict(run_id, data, "retrain/report.json")
+    registry.client.log_text(run_id, report.markdown(data), "retrain/report.md")
+    write_json(data, REPORT_DIR / "report.json")
+    write_with(REPORT_DIR / "report.md", lambda tmp: tmp.write_text(report.markdown(data)))
+
+
+def _seen_batches(registry: Registry) -> list[str]:
+    """Batch files that the newest judged version was trained with."""
+    judged = [v for v in registry.versions() if v.tags.get("epochline.decision")]
+    return (
+        [b for b in judged[-1].tags.get("epochline.batches", "").split(",") if b] if judged else []
     )
-    if comparison.promoted:
-        registry.promote(challenger.version)
-    train_run = mlflow.get_run(run["run_id"])
-    return {
+
+
+def _judge_and_record(params: Params, run: dict[str, Any]) -> Outcome:
+    registry = Registry(tracking.client(), params.tracking.registered_model_name)
+    known = registry.version_with_tag("model_digest", run["model_digest"])
+    if known is not None and known.tags.get("epochline.decision"):
+        return Outcome("unchanged", (
+            f"retrain: UNCHANGED: the pipeline's model (digest {run['model_digest']}) is "
+            f"already version {known.version} of {registry.name}; no new version"
+        ))  # fmt: skip
+    champion = registry.alias(CHAMPION)
+    comparison = _judge(params, registry, run)
+    drift = _drift(params, _seen_batches(registry))
+    if known is None:  # else: registered by a retrain that died before its decision
+        known = registry.register(run["model_uri"], run["run_id"], run["model_digest"])
+    version = str(known.version)
+    registry.mark_challenger(version)
+    train_tags = mlflow.get_run(run["run_id"]).data.tags
+    data = {
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "registered_model": registry.name,
         "run_id": run["run_id"],
-        "challenger_version": str(challenger.version),
+        "challenger_version": version,
         "champion_version": str(champion.version) if champion else None,
-        "champion_after": str(challenger.version)
-        if comparison.promoted
-        else (str(champion.version) if champion else None),
+        "champion_after": version if comparison.promoted else (
+            str(champion.version) if champion else None),
         "comparison": comparison.as_dict(),
-        "drift": _drift(params, new_batches),
-        "batches": [b.name for b in batches],
-        "data_digest": train_run.data.tags.get(tracking.TAG_DATA_DIGEST, ""),
-        "git_commit": train_run.data.tags.get(tracking.TAG_GIT_COMMIT, ""),
-        "test_rows": int(np.size(y)),
-    }
+        "drift": drift,
+        "batches": drift["batches"],
+        "data_digest": train_tags.get(tracking.TAG_DATA_DIGEST, ""),
+        "git_commit": train_tags.get(tracking.TAG_GIT_COMMIT, ""),
+    }  # fmt: skip
+    _record(registry, version, run["run_id"], data)
+    if comparison.promoted:
+        registry.promote(version)  # aliases move last, after the decision is on record
+    return Outcome(comparison.decision, report.summary(data), data)
 
 
-def _commit(report: dict[str, Any], incoming_dir: str) -> None:
-    existing = [p for p in [*GIT_TRACKED_OUTPUTS, incoming_dir] if Path(p).exists()]
-    _run(["git", "add", "--", *existing], "git add")
-    staged = subprocess.run(["git", "diff", "--cached", "--quiet"], check=False)
-    if staged.returncode == 0:
+def _commit(outcome: Outcome, incoming_dir: str) -> None:
+    paths_ = [p for p in [*COMMITTED, incoming_dir] if Path(p).exists()]
+    _run(["git", "add", "--", *paths_], "git add")
+    if subprocess.run(["git", "diff", "--cached", "--quiet", "--", *paths_]).returncode == 0:
         log.info("--commit: nothing changed to commit")
         return
-    c = report["comparison"]
+    c, data = outcome.report["comparison"], outcome.report
     message = (
-        f"retrain: {c['decision']} v{report['challenger_version']} "
-        f"({c['metric']} {c['challenger']:.4f}, run {report['run_id']})"
+        f"retrain: {c['decision']} v{data['challenger_version']} "
+        f"({c['metric']} {c['challenger']:.4f}, run {data['run_id']})"
     )
-    _run(["git", "commit", "-q", "-m", message], "git commit")
+    # Only these paths: whatever else the user had staged stays out of the commit.
+    _run(["git", "commit", "-q", "-m", message, "--", *paths_], "git commit")
 
 
 def retrain(commit: bool = False, push: bool = False) -> Outcome:
@@ -254,18 +223,35 @@ def retrain(commit: bool = False, push: bool = False) -> Outcome:
         _run([sys.executable, "-m", "dvc", "repro"], "pipeline (dvc repro)")
         run = read_json(paths.RUN_INFO, "train's run info")
         tracking.connect(params.tracking)
-        registry = Registry(tracking.client(), params.tracking.registered_model_name)
-        known = registry.version_of_run(run["run_id"])
-        if known is not None:
-            summary = (
-                f"retrain: UNCHANGED: the pipeline's model (run {run['run_id']}) is already "
-                f"version {known.version} of {registry.name}; no new version"
-            )
-            return Outcome("unchanged", summary)
-        report = _judge(params, registry, run)
-        _record(registry, report["challenger_version"], run["run_id"], report)
+        try:
+            outcome = _judge_and_record(params, run)
+        except MlflowException as exc:
+            first = str(exc).splitlines()[0][:300]
+            raise RetrainFailed(f"MLflow at {tracking.tracking_uri()}: {first}") from None
+        if outcome.status == "unchanged":
+            return outcome
+        log.info("%s", outcome.summary)  # on record before --commit/--push can fail
         if commit:
-            _commit(report, params.data.incoming_dir)
+            _commit(outcome, params.data.incoming_dir)
         if push:
             _run([sys.executable, "-m", "dvc", "push"], "dvc push")
-    return Outcome(report["comparison"]["decision"], _summary(report), report)
+    return outcome
+
+
+def rollback(reason: str) -> str:
+    """champion ← previous-champion, with the reason on both versions."""
+    params = load_params()
+    with exclusive(Path(params.retrain.lock_file)):  # never while a retrain promotes
+        tracking.connect(params.tracking)
+        registry = Registry(tracking.client(), params.tracking.registered_model_name)
+        try:
+            old, new, previous = registry.rollback()
+        except LookupError as exc:
+            raise RetrainFailed(f"rollback of {registry.name}: {exc}; nothing changed") from None
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        registry.tag(old, {"rolled_back": when, "rollback_reason": reason})
+        registry.tag(new, {"restored_by_rollback": when, "rollback_reason": reason})
+    return (
+        f"rollback: champion v{old} -> v{new}; previous-champion "
+        f"{'v' + previous if previous else 'none'}; reason: {reason}"
+    )

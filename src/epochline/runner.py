@@ -29,10 +29,14 @@ def _terminate(signum: int, _frame: FrameType | None) -> NoReturn:
     raise SystemExit(128 + signum)
 
 
+def handle_sigterm() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def run_main(main: Callable[[], int | None]) -> NoReturn:
     """Run `main`; a UserError becomes one line on stderr and a non-zero exit."""
     setup_logging()
-    signal.signal(signal.SIGTERM, _terminate)
+    handle_sigterm()
     try:
         code = main() or 0
     except UserError as exc:

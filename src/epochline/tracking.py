@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import pandas as pd
@@ -35,6 +34,7 @@ MODEL_NAME = "model"
 TAG_GIT_COMMIT = "epochline.git_commit"
 TAG_GIT_DIRTY = "epochline.git_dirty"
 TAG_DATA_DIGEST = "epochline.data_digest"
+TAG_MODEL_DIGEST = "epochline.model_digest"
 TAG_EXP_NAME = "epochline.dvc_exp_name"
 TAG_BASELINE = "epochline.dvc_baseline_rev"
 
@@ -86,10 +86,14 @@ def _git(*args: str) -> str | None:
     return done.stdout.strip()
 
 
+_PROVENANCE = ("src", "dvc.yaml", "params.yaml", "pyproject.toml", "requirements.lock")
+
+
 def run_context(data_digest: str) -> tuple[str, dict[str, str]]:
     """A run name a person can tell apart from others, and the provenance tags."""
     commit = _git("rev-parse", "HEAD") or "unknown"
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # Code and config only: DVC rewrites (and autostages) dvc.lock during every repro.
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", *_PROVENANCE)
     exp_name = os.environ.get("DVC_EXP_NAME", "")
     tags = {
         TAG_GIT_COMMIT: commit,
@@ -127,7 +131,11 @@ def requirements() -> list[str]:
     """Given explicitly: inferring them at log time costs seconds per run."""
     from importlib.metadata import version
 
-    return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "torch", "pandas", "numpy", "pydantic")]
+    # Without the local label (2.13.0+cpu): an index serves torch==2.13.0, not +cpu.
+    pins = [
+        f"{pkg}=={version(pkg).split('+')[0]}" for pkg in ("mlflow", "torch", "pandas", "numpy")
+    ]
+    return pins
 
 
 def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> str:
@@ -138,7 +146,6 @@ def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> 
             name=MODEL_NAME,
             python_model=str(package / "serving.py"),
             artifacts={"checkpoint": str(checkpoint)},
-            code_paths=[str(package)],
             signature=mlflow.models.infer_signature(example, output),
             input_example=example,
             pip_requirements=requirements(),
@@ -148,7 +155,3 @@ def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> 
 
 def client() -> MlflowClient:
     return MlflowClient(tracking_uri())
-
-
-def run_info(run_id: str, model_uri: str, experiment_id: str) -> dict[str, Any]:
-    return {"run_id": run_id, "model_uri": model_uri, "experiment_id": experiment_id}

@@ -88,14 +88,16 @@ def test_flat_reflects_overrides() -> None:
 @pytest.mark.parametrize(
     ("raw", "key", "value", "expected"),
     [
-        ({"train": {"epochs": "ten"}}, "train.epochs", "'ten'", "int"),
-        ({"train": {"epochs": True}}, "train.epochs", "True", "int"),
-        ({"train": {"epochs": 2.5}}, "train.epochs", "2.5", "int"),
-        ({"train": {"lr": "x"}}, "train.lr", "'x'", "float"),
-        ({"train": {"batch_size": [32]}}, "train.batch_size", "[32]", "int"),
-        ({"split": {"seed": "42"}}, "split.seed", "'42'", "int"),
-        ({"data": {"source": 5}}, "data.source", "5", "str"),
-        ({"evaluate": {"threshold": "high"}}, "evaluate.threshold", "'high'", "float"),
+        ({"train": {"epochs": "ten"}}, "train.epochs", "'ten'", "an integer"),
+        ({"train": {"epochs": True}}, "train.epochs", "True", "an integer"),
+        ({"train": {"epochs": 2.5}}, "train.epochs", "2.5", "an integer"),
+        ({"train": {"lr": "x"}}, "train.lr", "'x'", "a number"),
+        ({"train": {"batch_size": [32]}}, "train.batch_size", "[32]", "an integer"),
+        ({"split": {"seed": "42"}}, "split.seed", "'42'", "an integer"),
+        ({"data": {"source": 5}}, "data.source", "5", "text"),
+        ({"data": {"id_column": 5}}, "data.id_column", "5", "text or null"),
+        ({"train": 5}, "train", "5", "a mapping of keys"),
+        ({"evaluate": {"threshold": "high"}}, "evaluate.threshold", "'high'", "a number"),
     ],
 )
 def test_wrong_type_names_key_value_and_expected_type(

@@ -93,3 +93,12 @@ def test_checkpoint_round_trips_without_unpickling_objects(
     buffer.seek(0)
     restored = model.from_checkpoint(torch.load(buffer, weights_only=True))
     assert np.array_equal(predict(restored, tables[TEST]), predict(net, tables[TEST]))
+
+
+def test_served_forward_pass_equals_the_trained_module(tables: dict[str, pd.DataFrame]) -> None:
+    # serving.py is self-contained (it must not import epochline); pin it to the module.
+    from epochline.serving import probability
+
+    net, _ = train(tables, epochs=2)
+    raw = tables[TEST].drop(columns="label").to_numpy()
+    assert np.array_equal(probability(net.state_dict(), raw), predict(net, tables[TEST]))

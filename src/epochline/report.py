@@ -1,0 +1,65 @@
+"""The retrain report as people read it: Markdown for the run's artifacts, a summary line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _version(value: str | None) -> str:
+    return f"v{value}" if value else "none"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    c = report["comparison"]
+    lines = [
+        f"# Retrain {report['finished']}: {c['decision']}",
+        "",
+        f"- challenger: {_version(report['challenger_version'])} (run {report['run_id']})",
+        f"- champion before: {_version(report['champion_version'])}",
+        f"- champion after: {_version(report['champion_after'])}",
+        f"- reason: {c['reason']}",
+        f"- test rows: {c['n_rows']}; data digest {report['data_digest']}",
+        "",
+        f"| {c['metric']} | value |",
+        "|---|---|",
+        f"| challenger | {c['challenger']:.4f} |",
+    ]
+    if c["champion"] is not None:
+        lines += [
+            f"| champion | {c['champion']:.4f} |",
+            f"| delta | {c['delta']:+.4f} |",
+            f"| interval | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] |",
+            f"| p (challenger not better) | {c['p_value']:.4f} |",
+        ]
+    drift = report["drift"]
+    lines += [
+        "",
+        f"## Drift: {drift['new_rows']} new rows in {len(drift['new_batches'])} batch(es)",
+    ]
+    if drift["features"]:
+        lines += ["", "| feature | PSI | KS | KS p | drifted |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {f['feature']} | {f['psi']:.4f} | {f['ks_statistic']:.4f} | "
+            f"{f['ks_p_value']:.3g} | {'yes' if f['drifted'] else ''} |"
+            for f in drift["features"]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def summary(report: dict[str, Any]) -> str:
+    c = report["comparison"]
+    head = f"retrain: {c['decision'].upper()} challenger {_version(report['challenger_version'])}"
+    if c["champion"] is None:
+        body = f"{c['metric']} {c['challenger']:.4f} (no comparable champion)"
+    else:
+        body = (
+            f"{c['metric']} {c['challenger']:.4f} vs champion "
+            f"{_version(report['champion_version'])} {c['champion']:.4f}, delta {c['delta']:+.4f} "
+            f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p={c['p_value']:.3f}"
+        )
+    drifted = [f["feature"] for f in report["drift"]["features"] if f["drifted"]]
+    drift = f"drift in {', '.join(drifted)}" if drifted else "no feature drifted (PSI <= 0.2)"
+    return (
+        f"{head}: {body}\n  reason: {c['reason']}\n"
+        f"  {drift}; champion is now {_version(report['champion_after'])}"
+    )
