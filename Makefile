@@ -43,5 +43,6 @@ lock: setup ## Re-pin requirements.lock from the venv
 	mv requirements.lock.new requirements.lock
 
 clean: ## Remove the venv, DVC outputs and the local MLflow store
-	rm -rf $(VENV) mlflow.db mlartifacts data/raw.parquet data/normalized.parquet data/scaler.json \
-	  data/split models/model.pt models/run.json reports/test_predictions.parquet
+	rm -rf $(VENV) mlflow.db mlartifacts data/raw.parquet data/raw_manifest.json \
+	  data/normalized.parquet data/scaler.json data/split models/model.pt models/run.json \
+	  reports/test_predictions.parquet reports/retrain

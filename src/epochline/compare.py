@@ -58,6 +58,18 @@ def _bootstrap(name: str, y: np.ndarray, a: Scores, b: Scores, idx: np.ndarray) 
     return np.asarray(diffs)
 
 
+def paired_differences(y: np.ndarray, a: Scores, b: Scores, rule: RetrainParams) -> np.ndarray:
+    """metric(a) - metric(b) on each bootstrap resample of the shared rows."""
+    rng = np.random.default_rng(rule.seed)
+    # Resamples in blocks of ~1M indices, so a large test set doesn't need GBs at once.
+    block = max(1, 1_000_000 // len(y))
+    parts = []
+    for start in range(0, rule.n_bootstrap, block):
+        idx = rng.integers(0, len(y), (min(block, rule.n_bootstrap - start), len(y)))
+        parts.append(_bootstrap(rule.metric, y, a, b, idx))
+    return np.concatenate(parts)
+
+
 @dataclass(frozen=True)
 class Comparison:
     metric: str
@@ -96,9 +108,7 @@ def decide(
             rule.metric, value, None, None, None, None, None, len(y), decision, reason
         )
 
-    rng = np.random.default_rng(rule.seed)
-    idx = rng.integers(0, len(y), (rule.n_bootstrap, len(y)))
-    diffs = _bootstrap(rule.metric, y, challenger, champion, idx)
+    diffs = paired_differences(y, challenger, champion, rule)
     tail = (1 - rule.confidence) / 2
     low, high = (float(q) for q in np.quantile(diffs, [tail, 1 - tail]))
     p_value = float((diffs <= 0).mean())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from epochline.compare import Scores, _label_metric, decide, metric_value
+from epochline.compare import Scores, _label_metric, decide, metric_value, paired_differences
 from epochline.params import RetrainParams
 
 RULE = RetrainParams()  # accuracy, min_delta 0.01, min_metric 0.7, 95%, 2000 samples, seed 42
@@ -223,3 +223,16 @@ def test_as_dict_is_json_serialisable(with_champion: bool) -> None:
     assert loaded == result.as_dict()
     assert loaded["decision"] == "promoted"
     assert set(loaded) >= {"metric", "challenger", "champion", "delta", "ci_low", "p_value"}
+
+
+def test_large_test_sets_are_resampled_in_blocks_with_the_same_answer() -> None:
+    # 5,000 rows: 200 resamples per block, 10 blocks; the decision logic must not notice.
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 5000)
+    good = Scores(y.astype(float), np.where(rng.random(5000) < 0.9, y, 1 - y))
+    weak = Scores(y.astype(float), np.where(rng.random(5000) < 0.8, y, 1 - y))
+    rule = RetrainParams()
+    diffs = paired_differences(y, good, weak, rule)
+    assert diffs.shape == (rule.n_bootstrap,)
+    assert decide(y, good, weak, rule).decision == "promoted"
+    assert decide(y, weak, weak, rule).decision == "kept"

@@ -206,3 +206,31 @@ def test_predict_with_the_champion_matches_pyfunc(tmp_path: Path) -> None:
     )
     assert predicted["label"].tolist() == expected["label"].tolist()
     assert (predicted["probability"] - expected["probability"]).abs().max() < 1e-12
+
+
+def test_a_version_registered_by_a_retrain_that_died_is_judged_next_time(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    run(["dvc", "repro"], project)
+    info = json.loads((project / "models/run.json").read_text())
+    # What a retrain killed between registering and recording leaves: a bare version.
+    # (The registry resolves a models:/m-… source through the global tracking URI.)
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    client = registry(project)
+    client.create_registered_model(NAME)
+    client.create_model_version(
+        NAME, info["model_uri"], run_id=info["run_id"],
+        tags={"epochline.model_digest": info["model_digest"]},
+    )  # fmt: skip
+    done = epochline(project, "retrain")
+    assert "PROMOTED challenger v1" in done.stdout
+    assert versions(project) == ["1"] and tags(project, "1")["epochline.decision"] == "promoted"
+
+
+def test_a_champion_held_out_on_other_rows_is_not_compared(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    epochline(project, "retrain")
+    set_params(project, {"split": {"seed": 7}})
+    done = epochline(project, "retrain")
+    assert "KEPT" in done.stdout and "not comparable" in done.stdout
+    assert "split.seed 42 -> 7" in done.stdout
+    assert alias(project, "champion") == "1" and alias(project, "challenger") == "2"
