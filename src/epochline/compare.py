@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from epochline.metrics import classification_metrics
 from epochline.params import RetrainParams
 
 
@@ -20,16 +21,8 @@ class Scores:
 
 
 def metric_value(name: str, y: np.ndarray, scores: Scores) -> float:
-    if name == "roc_auc":
-        return float(skm.roc_auc_score(y, scores.probability))
-    scorer = {
-        "accuracy": skm.accuracy_score,
-        "precision": skm.precision_score,
-        "recall": skm.recall_score,
-        "f1": skm.f1_score,
-    }[name]
-    kwargs = {} if name == "accuracy" else {"zero_division": 0}
-    return float(scorer(y, scores.label, **kwargs))
+    """The point estimate, computed exactly as evaluate computes its test metrics."""
+    return classification_metrics(y, scores.probability, scores.label)[name]
 
 
 def _label_metric(name: str, y: np.ndarray, label: np.ndarray, idx: np.ndarray) -> np.ndarray:

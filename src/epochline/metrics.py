@@ -7,8 +7,6 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-
 
 def classification_metrics(
     y: np.ndarray, probability: np.ndarray, label: np.ndarray

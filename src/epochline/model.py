@@ -1,4 +1,7 @@
-"""The classifier and its training loop. Pure: tensors and params in, weights and history out."""
+"""The classifier and its training loop: tensors and params in, trained weights and history out.
+
+No file or MLflow I/O here; `fit` trains the model in place.
+"""
 
 from __future__ import annotations
 

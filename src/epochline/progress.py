@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from epochline.model import EpochMetrics
+if TYPE_CHECKING:  # a type only: importing it would pull torch in for a progress bar
+    from epochline.model import EpochMetrics
 
 log = logging.getLogger("epochline.train")
 
