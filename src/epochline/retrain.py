@@ -230,7 +230,8 @@ def retrain(commit: bool = False, push: bool = False) -> Outcome:
             raise RetrainFailed(f"MLflow at {tracking.tracking_uri()}: {first}") from None
         if outcome.status == "unchanged":
             return outcome
-        log.info("%s", outcome.summary)  # on record before --commit/--push can fail
+        # On record before --commit/--push, which can fail; the summary comes at the end.
+        log.info("decision recorded: %s v%s", outcome.status, outcome.report["challenger_version"])
         if commit:
             _commit(outcome, params.data.incoming_dir)
         if push:
