@@ -15,7 +15,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 # A shrunk config: the real pipeline, in seconds rather than tens of seconds.
-SMALL = {"data": {"n_rows": 600}, "train": {"epochs": 12}}
+SMALL = {"data": {"n_rows": 800}, "train": {"epochs": 30}}
 
 
 def tool_env(**extra: str) -> dict[str, str]:

@@ -37,9 +37,9 @@ class SplitParams(_Section):
 
 
 class TrainParams(_Section):
-    epochs: int = Field(18, ge=1)
-    lr: float = Field(0.02, gt=0)
-    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(40, ge=1)
+    lr: float = Field(0.015, gt=0)
+    batch_size: int = Field(64, ge=1)
     hidden_size: int = Field(16, ge=1)
     momentum: float = Field(0.9, ge=0, lt=1)
     seed: int = Field(42, ge=0, le=2**32 - 1)

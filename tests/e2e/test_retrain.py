@@ -107,7 +107,7 @@ def test_worse_challenger_is_kept_out_better_one_promoted_and_rollback_restores(
     epochline(project, "retrain")
     assert alias(project, "champion") == "1"
 
-    set_params(project, {"train": SMALL["train"] | {"lr": 0.02}})
+    set_params(project, {"train": SMALL["train"] | {"lr": 0.015}})
     better = epochline(project, "retrain")
     assert "PROMOTED" in better.stdout, better.stdout
     assert alias(project, "champion") == "2" and alias(project, "previous-champion") == "1"
