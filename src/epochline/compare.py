@@ -108,13 +108,18 @@ def decide(
     base = metric_value(rule.metric, y, champion)
     delta = value - base
 
-    checks = [
-        (delta > rule.min_delta, f"delta {delta:+.4f} vs retrain.min_delta {rule.min_delta}"),
-        (low > 0, f"{rule.confidence:.0%} interval [{low:+.4f}, {high:+.4f}] must exclude 0"),
-        (floor_ok, f"{rule.metric} {value:.4f} vs floor retrain.min_metric {rule.min_metric}"),
-    ]
-    failed = [text for ok, text in checks if not ok]
+    interval = f"{rule.confidence:.0%} interval [{low:+.4f}, {high:+.4f}]"
+    checks = [  # (passed, what it says when it passed, what it says when it failed)
+        (delta > rule.min_delta, f"delta {delta:+.4f} > retrain.min_delta {rule.min_delta}",
+         f"delta {delta:+.4f} is not above retrain.min_delta {rule.min_delta}"),
+        (low > 0, f"{interval} excludes 0", f"{interval} does not exclude 0: could be noise"),
+        (floor_ok, f"{rule.metric} {value:.4f} >= floor {rule.min_metric}",
+         f"{rule.metric} {value:.4f} is below the floor retrain.min_metric {rule.min_metric}"),
+    ]  # fmt: skip
+    failed = [no for ok, _, no in checks if not ok]
     decision = "kept" if failed else "promoted"
-    reason = "; ".join(failed) if failed else "; ".join(text for _, text in checks)
-    reason = ("not better enough: " if failed else "better: ") + reason
+    if failed:
+        reason = "not better enough: " + "; ".join(failed)
+    else:
+        reason = "better: " + "; ".join(yes for _, yes, _ in checks)
     return Comparison(rule.metric, value, base, delta, low, high, p_value, len(y), decision, reason)
