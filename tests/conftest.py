@@ -65,6 +65,8 @@ def copy_project(dest: Path, overrides: dict[str, Any] | None = None) -> Path:
         ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split("\0")
     for rel in filter(None, tracked):
+        if rel.startswith(("data/incoming/", "data/external/")) and not rel.endswith(".gitkeep"):
+            continue  # the user's own batches and sources are not the tests' data
         src = REPO / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)

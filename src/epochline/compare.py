@@ -112,7 +112,7 @@ def decide(
     checks = [  # (passed, what it says when it passed, what it says when it failed)
         (delta > rule.min_delta, f"delta {delta:+.4f} > retrain.min_delta {rule.min_delta}",
          f"delta {delta:+.4f} is not above retrain.min_delta {rule.min_delta}"),
-        (low > 0, f"{interval} excludes 0", f"{interval} does not exclude 0: could be noise"),
+        (low > 0, f"{interval} excludes 0", f"{interval} is not above 0: could be noise"),
         (floor_ok, f"{rule.metric} {value:.4f} >= floor {rule.min_metric}",
          f"{rule.metric} {value:.4f} is below the floor retrain.min_metric {rule.min_metric}"),
     ]  # fmt: skip
