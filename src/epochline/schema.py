@@ -14,11 +14,15 @@ def _finite(series: pd.Series) -> pd.Series:
     return pd.Series(np.isfinite(series.to_numpy(dtype=float)), index=series.index)
 
 
-def table_schema(features: list[str], label: str, id_column: str | None) -> pa.DataFrameSchema:
-    columns: dict[str, pa.Column] = {
+def _feature_columns(features: list[str]) -> dict[str, pa.Column]:
+    return {
         name: pa.Column(float, pa.Check(_finite, name="finite"), nullable=False, coerce=True)
         for name in features
     }
+
+
+def table_schema(features: list[str], label: str, id_column: str | None) -> pa.DataFrameSchema:
+    columns = _feature_columns(features)
     # No coercion for the label: astype(int) would silently turn 0.7 into 0.
     columns[label] = pa.Column(checks=pa.Check.isin([0, 1]), nullable=False)
     if id_column is not None:
@@ -76,6 +80,16 @@ def validate_rows(
     except SchemaErrors as exc:
         raise UserError(f"{where}: {_explain(_first(exc.failure_cases), label)}") from None
     return checked.astype({label: "int64"})
+
+
+def validate_features(df: pd.DataFrame, where: str, features: list[str]) -> pd.DataFrame:
+    """Rows to score: the feature columns must be there and finite; others pass through."""
+    if df.empty:
+        raise UserError(f"{where}: has no rows to score")
+    try:
+        return pa.DataFrameSchema(_feature_columns(features)).validate(df, lazy=True)
+    except SchemaErrors as exc:
+        raise UserError(f"{where}: {_explain(_first(exc.failure_cases), '')}") from None
 
 
 def validate_table(df: pd.DataFrame, where: str, label: str, min_rows: int) -> None:
