@@ -99,15 +99,10 @@ def _source_files(source: Path) -> list[Path]:
 def _checked(path: Path, params: DataParams, features: list[str] | None) -> pd.DataFrame:
     df = read_table(path)
     if features is None:
-        excluded = {params.label_column, params.id_column}
-        features = [c for c in df.columns if c not in excluded]
+        features = params.feature_columns(df.columns)
         if not features:
             raise UserError(f"{path}: no feature columns besides '{params.label_column}'")
     return validate_rows(df, str(path), features, params.label_column, params.id_column)
-
-
-def _features(df: pd.DataFrame, params: DataParams) -> list[str]:
-    return [c for c in df.columns if c not in (params.label_column, params.id_column)]
 
 
 def _base(params: DataParams) -> list[tuple[str, pd.DataFrame]]:
@@ -121,7 +116,7 @@ def _base(params: DataParams) -> list[tuple[str, pd.DataFrame]]:
         return [("synthetic", rows)]
     files = _source_files(Path(params.source))
     first = _checked(files[0], params, None)
-    rest = [(str(f), _checked(f, params, _features(first, params))) for f in files[1:]]
+    rest = [(str(f), _checked(f, params, params.feature_columns(first.columns))) for f in files[1:]]
     return [(str(files[0]), first), *rest]
 
 
@@ -141,7 +136,7 @@ def load_parts(params: DataParams) -> list[tuple[str, pd.DataFrame]]:
     """The base table and then every incoming batch, in name order, each file validated."""
     parts = _base(params)
     columns = list(parts[0][1].columns)
-    features = _features(parts[0][1], params)
+    features = params.feature_columns(parts[0][1].columns)
     incoming = Path(params.incoming_dir)
     batches = table_files(incoming) if incoming.is_dir() else []
     parts += [(str(b), _checked(b, params, features)[columns]) for b in batches]

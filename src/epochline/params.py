@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,10 @@ class DataParams(_Section):
     n_features: int = Field(10, ge=1, le=1000)
     seed: int = Field(42, ge=0, le=2**32 - 1)
     min_rows: int = Field(50, ge=2)
+
+    def feature_columns(self, columns: Iterable[str]) -> list[str]:
+        """Every column but the label and the id, in table order."""
+        return [c for c in columns if c not in (self.label_column, self.id_column)]
 
 
 class SplitParams(_Section):

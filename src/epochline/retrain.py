@@ -89,8 +89,8 @@ def _drift(params: Params, seen: list[str]) -> dict[str, Any]:
     is_new = np.isin(origin, new_batches)
     if not is_new.any():
         return {"batches": batches, "new_batches": [], "new_rows": 0, "features": []}
-    label, id_column = params.data.label_column, params.data.id_column
-    features = [c for c in raw.columns if c not in (label, id_column)]
+    id_column = params.data.id_column
+    features = params.data.feature_columns(raw.columns)
     is_train = assign(raw, key_columns(list(raw.columns), id_column), params.split) == TRAIN
     return {
         "batches": batches,
@@ -115,7 +115,7 @@ def _judge(params: Params, registry: Registry, run: dict[str, Any]) -> Compariso
     """Both models, raw rows in, on the same current test rows; nothing is written."""
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
-    rows = test.drop(columns=[c for c in (label, params.data.id_column) if c is not None])
+    rows = test[params.data.feature_columns(test.columns)]
     y = test[label].to_numpy()
     champion = registry.alias(CHAMPION)
     challenger = score(run["model_uri"], rows)

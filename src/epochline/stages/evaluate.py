@@ -22,7 +22,7 @@ def main() -> None:
 
     # Raw rows through the logged model: what is evaluated is exactly what would be served.
     served = mlflow.pyfunc.load_model(run["model_uri"])
-    rows = test.drop(columns=[c for c in (label, params.data.id_column) if c is not None])
+    rows = test[params.data.feature_columns(test.columns)]
     predictions: pd.DataFrame = served.predict(rows)
     y = test[label].to_numpy()
     prob, pred = predictions["probability"].to_numpy(), predictions["label"].to_numpy()

@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 def main() -> None:
     params = load_params()
     raw = read_parquet(paths.RAW, "raw table")
-    label, id_column = params.data.label_column, params.data.id_column
-    features = [c for c in raw.columns if c not in (label, id_column)]
+    id_column = params.data.id_column
+    features = params.data.feature_columns(raw.columns)
 
     is_train = assign(raw, key_columns(list(raw.columns), id_column), params.split) == TRAIN
     if not is_train.any():
