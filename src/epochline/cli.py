@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from epochline.errors import UserError
+from epochline.lock import LockBusy
 from epochline.runner import handle_sigterm, setup_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -30,10 +31,23 @@ def _guard(work: Callable[[], Any], failure_code: int = 1) -> Any:
     """Run `work`; a user-facing error becomes one line and an exit code, no traceback."""
     try:
         return work()
+    except LockBusy as exc:  # a skip, not a failure: schedulers treat 75 as "try later"
+        typer.echo(f"skipped: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
-        code = exc.exit_code if exc.exit_code == 75 else failure_code
-        raise typer.Exit(code) from None
+        raise typer.Exit(failure_code) from None
+
+
+@app.command()
+def repro() -> None:
+    """Run the pipeline (dvc repro), then summarise: test metrics, the MLflow run, where to look.
+
+    Exit 0: done; 1: a stage failed (its error line is printed above).
+    """
+    from epochline.pipeline import repro_with_summary
+
+    typer.echo(_guard(repro_with_summary))
 
 
 @app.command()

@@ -84,6 +84,13 @@ class Comparison:
         return asdict(self)
 
 
+def _below(high: float) -> str:
+    """Why an interval that is not above 0 fails: all of it below 0 means worse."""
+    if high < 0:
+        return "below 0: the challenger is worse"
+    return "not above 0: could be noise"
+
+
 def decide(
     y: np.ndarray, challenger: Scores, champion: Scores | None, rule: RetrainParams
 ) -> Comparison:
@@ -112,14 +119,14 @@ def decide(
     checks = [  # (passed, what it says when it passed, what it says when it failed)
         (delta > rule.min_delta, f"delta {delta:+.4f} > retrain.min_delta {rule.min_delta}",
          f"delta {delta:+.4f} is not above retrain.min_delta {rule.min_delta}"),
-        (low > 0, f"{interval} excludes 0", f"{interval} is not above 0: could be noise"),
+        (low > 0, f"{interval} excludes 0", f"{interval} is {_below(high)}"),
         (floor_ok, f"{rule.metric} {value:.4f} >= floor {rule.min_metric}",
          f"{rule.metric} {value:.4f} is below the floor retrain.min_metric {rule.min_metric}"),
     ]  # fmt: skip
     failed = [no for ok, _, no in checks if not ok]
     decision = "kept" if failed else "promoted"
-    if failed:
-        reason = "not better enough: " + "; ".join(failed)
+    if failed:  # an interval wholly below 0 is no near miss: the challenger is worse
+        reason = ("worse: " if high < 0 else "not better enough: ") + "; ".join(failed)
     else:
         reason = "better: " + "; ".join(yes for _, yes, _ in checks)
     return Comparison(rule.metric, value, base, delta, low, high, p_value, len(y), decision, reason)

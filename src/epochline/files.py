@@ -42,6 +42,10 @@ def write_with(path: Path, writer: Callable[[Path], Any]) -> None:
         writer(tmp)
 
 
+def write_bytes(data: bytes, path: Path) -> None:
+    write_with(path, lambda tmp: tmp.write_bytes(data))
+
+
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
     write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
 
@@ -50,8 +54,10 @@ def write_json(data: Any, path: Path) -> None:
     write_with(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+def json_digest(data: Any) -> str:
+    """A digest of JSON-able data that does not depend on key order."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_json(path: Path, what: str) -> Any:

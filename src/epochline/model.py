@@ -5,6 +5,9 @@ No file or MLflow I/O here; `fit` trains the model in place.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +124,30 @@ def fit(
 def checkpoint(model: Classifier, config: dict[str, Any]) -> dict[str, Any]:
     """Weights plus what rebuilds the model; loadable with torch.load(weights_only=True)."""
     return {"state_dict": model.state_dict(), "config": config}
+
+
+def checkpoint_bytes(data: dict[str, Any]) -> bytes:
+    """The checkpoint as torch.save writes it, always the same bytes for the same content.
+
+    torch.save names the archive's inner folder after the file it is given, so saving to a
+    temporary file name would make every save differ; a buffer is always named 'archive'.
+    """
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    return buffer.getvalue()
+
+
+def identity(data: dict[str, Any]) -> str:
+    """What the model is: a digest of its weights (names, dtypes, shapes, values) and config.
+
+    Independent of how the checkpoint was serialised, so equal models have equal ids.
+    """
+    h = hashlib.sha256(json.dumps(data["config"], sort_keys=True).encode())
+    for name, tensor in sorted(data["state_dict"].items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"\x1e{name}\x1f{t.dtype}\x1f{tuple(t.shape)}\x1f".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def from_checkpoint(data: dict[str, Any]) -> Classifier:

@@ -42,8 +42,8 @@ class SplitParams(_Section):
 
 
 class TrainParams(_Section):
-    epochs: int = Field(40, ge=1)
     lr: float = Field(0.015, gt=0)
+    epochs: int = Field(40, ge=1)
     batch_size: int = Field(64, ge=1)
     hidden_size: int = Field(16, ge=1)
     momentum: float = Field(0.9, ge=0, lt=1)
@@ -75,10 +75,11 @@ class RetrainParams(_Section):
 
 
 class Params(_Section):
-    data: DataParams = DataParams()
-    split: SplitParams = SplitParams()
+    # In params.yaml's order, which is the column order of `dvc exp show`.
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    split: SplitParams = SplitParams()
+    data: DataParams = DataParams()
     tracking: TrackingParams = TrackingParams()
     retrain: RetrainParams = RetrainParams()
 
@@ -150,13 +151,18 @@ def parse_params(raw: Any, path: Path = PARAMS_FILE) -> Params:
         raise UserError(_describe(exc.errors()[0], path)) from None
 
 
-def load_params(path: Path = PARAMS_FILE) -> Params:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(f"{path}: params file not found; run from the repo root") from None
+def parse_text(text: str, path: Path = PARAMS_FILE) -> Params:
+    """params.yaml's text (as YAML 1.2 reads it), validated."""
     try:
         raw = yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     return parse_params(raw, path)
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"{path}: params file not found; run from the repo root") from None
+    return parse_text(text, path)

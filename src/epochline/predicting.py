@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
@@ -35,9 +36,24 @@ def predict_file(source: Path, output: Path, model_uri: str | None) -> tuple[int
     model = _load(uri, hint)
     features = model.metadata.get_input_schema().input_names()
     rows = validate_features(read_table(source), str(source), features)
-    predictions = pd.DataFrame(model.predict(rows))
-    id_column = params.data.id_column
-    if id_column is not None and id_column in rows.columns:
-        predictions.insert(0, id_column, rows[id_column].to_numpy())
+    answers = pd.DataFrame(model.predict(rows))
+    predictions = output_table(rows, answers, params.data.label_column, params.data.id_column)
     write_with(output, lambda tmp: predictions.to_csv(tmp, index=False))
     return len(predictions), uri
+
+
+def output_table(
+    rows: pd.DataFrame, answers: pd.DataFrame, label: str, id_column: str | None
+) -> pd.DataFrame:
+    """Each row's id, or `row`: its number in the input (1 = first data row, as in error
+    messages); then `<label>_probability` and `<label>_predicted`, named after the label so
+    that joined back onto the input they never clash with it."""
+    if id_column is not None and id_column in rows.columns:
+        key, keys = id_column, rows[id_column].to_numpy()
+    else:
+        key, keys = "row", np.arange(1, len(rows) + 1)
+    return pd.DataFrame({
+        key: keys,
+        f"{label}_probability": answers["probability"].to_numpy(),
+        f"{label}_predicted": answers["label"].to_numpy(),
+    })  # fmt: skip

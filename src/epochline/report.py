@@ -46,6 +46,30 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+WHERE_TO_LOOK = (
+    "  look: `mlflow ui` (http://127.0.0.1:5000, experiment {experiment}); "
+    "`dvc exp show --only-changed`; `dvc plots show` (dvc_plots/index.html)"
+)
+
+
+def pipeline_summary(
+    metrics: dict[str, Any], run_name: str, run_id: str, experiment: str, remote: str | None
+) -> str:
+    """What `epochline repro` prints last: the test metrics, the run, where to look."""
+    rows = sum(sum(row) for row in metrics.get("confusion_matrix", []))
+    scores = "  ".join(
+        f"{k} {metrics[k]:.4f}" for k in ("accuracy", "roc_auc", "f1", "log_loss") if k in metrics
+    )
+    lines = [
+        f"pipeline: run '{run_name}' ({run_id})",
+        f"  test ({rows} rows): {scores}",
+        WHERE_TO_LOOK.format(experiment=experiment),
+    ]
+    if remote is not None:
+        lines.append(f"  share: `dvc push` sends the outputs to DVC remote '{remote}'")
+    return "\n".join(lines)
+
+
 def summary(report: dict[str, Any]) -> str:
     c = report["comparison"]
     head = f"retrain: {c['decision'].upper()} challenger {_version(report['challenger_version'])}"
@@ -61,5 +85,7 @@ def summary(report: dict[str, Any]) -> str:
     drift = f"drift in {', '.join(drifted)}" if drifted else "no feature drifted (PSI <= 0.2)"
     return (
         f"{head}: {body}\n  reason: {c['reason']}\n"
-        f"  {drift}; champion is now {_version(report['champion_after'])}"
+        f"  {drift}; champion is now {_version(report['champion_after'])}\n"
+        f"  run '{report['run_name']}' ({report['run_id']}); report: reports/retrain/report.md; "
+        f"`mlflow ui` -> Models -> {report['registered_model']}"
     )

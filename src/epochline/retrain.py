@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.entities import Metric, RunTag
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from epochline import paths, report, tracking
@@ -28,6 +28,8 @@ from epochline.lock import exclusive
 from epochline.params import Params, load_params
 from epochline.registry import CHAMPION, Registry, tag_values
 from epochline.splitting import TRAIN, assign, key_columns
+from epochline.tools import dvc_repro, run_tool
+from epochline.tracking import TrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +50,6 @@ class Outcome:
     status: str  # "promoted", "kept" or "unchanged"
     summary: str
     report: dict[str, Any] = field(default_factory=dict)
-
-
-def _run(args: list[str], what: str) -> None:
-    """Run a tool, passing its output through; fail with its own error line if it fails."""
-    # dvc.yaml's commands call `python`: make it this interpreter, also under cron/systemd.
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    errors: list[str] = []
-    with subprocess.Popen(
-        args, env={**os.environ, "PATH": path}, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    ) as proc:  # fmt: skip
-        for line in proc.stdout or []:
-            sys.stderr.write(line)
-            if line.lower().startswith("error"):
-                errors.append(line.strip())
-    if proc.returncode != 0:
-        detail = errors[0] if errors else f"exited {proc.returncode}"
-        raise RetrainFailed(f"{what} failed: {detail.removeprefix('error: ')}")
 
 
 def score(model_uri: str, rows: pd.DataFrame) -> Scores:
@@ -111,14 +95,14 @@ def _incomparable(champion_run_id: str | None, params: Params) -> str | None:
     return "; ".join(changed) or None
 
 
-def _judge(params: Params, registry: Registry, run: dict[str, Any]) -> Comparison:
+def _judge(params: Params, registry: Registry, trained: TrainedModel) -> Comparison:
     """Both models, raw rows in, on the same current test rows; nothing is written."""
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
     rows = test[params.data.feature_columns(test.columns)]
     y = test[label].to_numpy()
     champion = registry.alias(CHAMPION)
-    challenger = score(run["model_uri"], rows)
+    challenger = score(trained.model_uri, rows)
     if champion is None:
         return decide(y, challenger, None, params.retrain)
     comparison = decide(y, challenger, score(registry.uri(champion.version), rows), params.retrain)
@@ -166,26 +150,38 @@ def _seen_batches(registry: Registry) -> list[str]:
     )
 
 
-def _judge_and_record(params: Params, run: dict[str, Any]) -> Outcome:
+def _unchanged(registry: Registry, known: ModelVersion, trained: TrainedModel) -> Outcome:
+    """The model is already a judged version: say which, on the run and in the registry."""
+    version = str(known.version)
+    registry.client.set_tag(trained.run_id, "epochline.registered_version", version)
+    if known.run_id != trained.run_id:  # the same model, trained again in another run
+        registry.tag(version, {"identical_run": trained.run_id})
+    return Outcome("unchanged", (
+        f"retrain: UNCHANGED: the pipeline's model {trained.model_digest} (run "
+        f"{trained.run_name}, {trained.run_id}) is already version {version} of "
+        f"{registry.name}; no new version"
+    ))  # fmt: skip
+
+
+def _judge_and_record(params: Params, trained: TrainedModel) -> Outcome:
     registry = Registry(tracking.client(), params.tracking.registered_model_name)
-    known = registry.version_with_tag("model_digest", run["model_digest"])
+    # By what the model is (weights and config), not by the bytes of a file.
+    known = registry.version_with_tag("model_digest", trained.model_digest)
     if known is not None and known.tags.get("epochline.decision"):
-        return Outcome("unchanged", (
-            f"retrain: UNCHANGED: the pipeline's model (digest {run['model_digest']}) is "
-            f"already version {known.version} of {registry.name}; no new version"
-        ))  # fmt: skip
+        return _unchanged(registry, known, trained)
     champion = registry.alias(CHAMPION)
-    comparison = _judge(params, registry, run)
+    comparison = _judge(params, registry, trained)
     drift = _drift(params, _seen_batches(registry))
     if known is None:  # else: registered by a retrain that died before its decision
-        known = registry.register(run["model_uri"], run["run_id"], run["model_digest"])
+        known = registry.register(trained.model_uri, trained.run_id, trained.model_digest)
     version = str(known.version)
     registry.mark_challenger(version)
-    train_tags = mlflow.get_run(run["run_id"]).data.tags
+    train_tags = mlflow.get_run(trained.run_id).data.tags
     data = {
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "registered_model": registry.name,
-        "run_id": run["run_id"],
+        "run_id": trained.run_id,
+        "run_name": trained.run_name,
         "challenger_version": version,
         "champion_version": str(champion.version) if champion else None,
         "champion_after": version if comparison.promoted else (
@@ -196,7 +192,7 @@ def _judge_and_record(params: Params, run: dict[str, Any]) -> Outcome:
         "data_digest": train_tags.get(tracking.TAG_DATA_DIGEST, ""),
         "git_commit": train_tags.get(tracking.TAG_GIT_COMMIT, ""),
     }  # fmt: skip
-    _record(registry, version, run["run_id"], data)
+    _record(registry, version, trained.run_id, data)
     if comparison.promoted:
         registry.promote(version)  # aliases move last, after the decision is on record
     return Outcome(comparison.decision, report.summary(data), data)
@@ -204,7 +200,7 @@ def _judge_and_record(params: Params, run: dict[str, Any]) -> Outcome:
 
 def _commit(outcome: Outcome, incoming_dir: str) -> None:
     paths_ = [p for p in [*COMMITTED, incoming_dir] if Path(p).exists()]
-    _run(["git", "add", "--", *paths_], "git add")
+    run_tool(["git", "add", "--", *paths_], "git add")
     if subprocess.run(["git", "diff", "--cached", "--quiet", "--", *paths_]).returncode == 0:
         log.info("--commit: nothing changed to commit")
         return
@@ -214,17 +210,16 @@ def _commit(outcome: Outcome, incoming_dir: str) -> None:
         f"({c['metric']} {c['challenger']:.4f}, run {data['run_id']})"
     )
     # Only these paths: whatever else the user had staged stays out of the commit.
-    _run(["git", "commit", "-q", "-m", message, "--", *paths_], "git commit")
+    run_tool(["git", "commit", "-q", "-m", message, "--", *paths_], "git commit")
 
 
 def retrain(commit: bool = False, push: bool = False) -> Outcome:
     params = load_params()
     with exclusive(Path(params.retrain.lock_file)):
-        _run([sys.executable, "-m", "dvc", "repro"], "pipeline (dvc repro)")
-        run = read_json(paths.RUN_INFO, "train's run info")
-        tracking.connect(params.tracking)
+        dvc_repro()
+        trained = tracking.pipeline_model(tracking.connect(params.tracking))
         try:
-            outcome = _judge_and_record(params, run)
+            outcome = _judge_and_record(params, trained)
         except MlflowException as exc:
             first = str(exc).splitlines()[0][:300]
             raise RetrainFailed(f"MLflow at {tracking.tracking_uri()}: {first}") from None
@@ -235,7 +230,7 @@ def retrain(commit: bool = False, push: bool = False) -> Outcome:
         if commit:
             _commit(outcome, params.data.incoming_dir)
         if push:
-            _run([sys.executable, "-m", "dvc", "push"], "dvc push")
+            run_tool([sys.executable, "-m", "dvc", "push"], "dvc push")
     return outcome
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -20,8 +22,10 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from epochline.errors import TrackingUnavailable
-from epochline.params import TrackingParams
+from epochline.errors import TrackingUnavailable, UserError
+from epochline.files import read_json
+from epochline.params import TrackingParams, parse_text
+from epochline.paths import MODEL_INFO
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,14 @@ TAG_DATA_DIGEST = "epochline.data_digest"
 TAG_MODEL_DIGEST = "epochline.model_digest"
 TAG_EXP_NAME = "epochline.dvc_exp_name"
 TAG_BASELINE = "epochline.dvc_baseline_rev"
+TAG_TRAIN_KEY = "epochline.train_key"  # digest of everything train consumed: params, data, code
+TAG_MODEL_URI = "epochline.model_uri"  # set once the model is logged: the run is complete
+TAG_CHANGES = "epochline.params_changed"  # what differs from the baseline's params.yaml
+TAG_DESCRIPTION = "mlflow.note.content"  # the run's description in the MLflow UI
+# The 3.x UI opens an experiment on its GenAI overview unless told it holds model training.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# The params a run's name describes: those that change what train produces.
+NAMED_SECTIONS = ("data", "split", "train", "evaluate")
 
 
 def project_root() -> Path:
@@ -46,6 +58,11 @@ def project_root() -> Path:
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / STORE_FILE}"
+
+
+def safe_uri(uri: str) -> str:
+    """The URI without credentials, for messages."""
+    return re.sub(r"//[^/@]*@", "//", uri)
 
 
 def connect(params: TrackingParams) -> str:
@@ -67,12 +84,18 @@ def connect(params: TrackingParams) -> str:
             lock.acquire(timeout=120)
         experiment = mlflow.get_experiment_by_name(params.experiment_name)
         if experiment is not None:
+            if experiment.tags.get(EXPERIMENT_KIND[0]) is None:
+                mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
             return experiment.experiment_id
         location = (root / ARTIFACT_DIR).as_uri() if local else None
-        return mlflow.create_experiment(params.experiment_name, artifact_location=location)
+        return mlflow.create_experiment(
+            params.experiment_name, artifact_location=location, tags=dict([EXPERIMENT_KIND])
+        )
     except MlflowException as exc:
         first = str(exc).splitlines()[0][:200]
-        raise TrackingUnavailable(f"MLflow tracking store {uri} is not usable: {first}") from None
+        raise TrackingUnavailable(
+            f"MLflow tracking store {safe_uri(uri)} is not usable: {first}"
+        ) from None
     finally:
         if lock:
             lock.release()
@@ -89,22 +112,119 @@ def _git(*args: str) -> str | None:
 _PROVENANCE = ("src", "dvc.yaml", "params.yaml", "pyproject.toml", "requirements.lock")
 
 
-def run_context(data_digest: str) -> tuple[str, dict[str, str]]:
-    """A run name a person can tell apart from others, and the provenance tags."""
+def _text(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def params_changes(now: dict[str, Any], baseline: dict[str, Any]) -> str:
+    """`lr=0.01 epochs=10`: the named params that differ from the baseline, shortest names.
+
+    A key is shown by its last part unless another named param shares it (`train.seed=7`).
+    """
+    named = [k for k in now if k.split(".")[0] in NAMED_SECTIONS]
+    leaves = [k.rsplit(".", 1)[-1] for k in named]
+    return " ".join(
+        f"{leaf if leaves.count(leaf) == 1 else key}={_text(now[key])}"
+        for key, leaf in zip(named, leaves, strict=True)
+        if key in baseline and _text(baseline[key]) != _text(now[key])
+    )
+
+
+def baseline_params(rev: str) -> dict[str, Any]:
+    """params.yaml as committed at `rev`, flattened; empty when it is missing or invalid."""
+    text = _git("show", f"{rev}:params.yaml")
+    try:
+        return parse_text(text).flat() if text is not None else {}
+    except UserError:
+        return {}
+
+
+def run_context(
+    flat_params: dict[str, Any], data_digest: str, train_key: str
+) -> tuple[str, dict[str, str]]:
+    """A run name that says what differs from the baseline, and the provenance tags."""
     commit = _git("rev-parse", "HEAD") or "unknown"
     # Code and config only: DVC rewrites (and autostages) dvc.lock during every repro.
     status = _git("status", "--porcelain", "--untracked-files=no", "--", *_PROVENANCE)
     exp_name = os.environ.get("DVC_EXP_NAME", "")
+    baseline = os.environ.get("DVC_EXP_BASELINE_REV", commit)
+    changes = params_changes(flat_params, baseline_params(baseline))
+    name = changes or f"baseline {baseline[:7]}"
     tags = {
         TAG_GIT_COMMIT: commit,
         TAG_GIT_DIRTY: "unknown" if status is None else str(bool(status)).lower(),
         TAG_DATA_DIGEST: data_digest,
+        TAG_TRAIN_KEY: train_key,
         TAG_EXP_NAME: exp_name,
-        TAG_BASELINE: os.environ.get("DVC_EXP_BASELINE_REV", commit),
+        TAG_BASELINE: baseline,
+        TAG_CHANGES: changes,
         "mlflow.source.git.commit": commit,
     }
-    name = exp_name or f"train-{datetime.now():%Y%m%d-%H%M%S}-{commit[:7]}"
+    tags[TAG_DESCRIPTION] = provenance(tags)
     return name, tags
+
+
+def provenance(tags: dict[str, str]) -> str:
+    """What a run changed and where it came from, from its tags: `lr=0.01 (DVC experiment …)`."""
+    exp_name = tags.get(TAG_EXP_NAME)
+    where = f"DVC experiment {exp_name}, " if exp_name else ""
+    baseline = tags.get(TAG_BASELINE, "")[:7]
+    return f"{tags.get(TAG_CHANGES) or 'baseline params'} ({where}baseline {baseline})"
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """The MLflow run that holds a trained model, found by what the model is."""
+
+    run_id: str
+    run_name: str
+    model_uri: str
+    model_digest: str
+    data_digest: str
+    provenance: str
+
+
+def find_training_run(
+    experiment_id: str, train_key: str, model_digest: str | None = None
+) -> TrainedModel | None:
+    """The first complete run of this experiment with this training key (and model)."""
+    runs = client().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{TAG_TRAIN_KEY}` = '{train_key}'",
+        order_by=["attributes.start_time ASC"],
+    )
+    for run in runs:
+        tags = run.data.tags
+        if not tags.get(TAG_MODEL_URI):
+            continue  # failed before its model was logged
+        if model_digest is not None and tags.get(TAG_MODEL_DIGEST) != model_digest:
+            continue
+        return TrainedModel(
+            run.info.run_id, run.info.run_name or "", tags[TAG_MODEL_URI],
+            tags.get(TAG_MODEL_DIGEST, ""), tags.get(TAG_DATA_DIGEST, ""), provenance(tags),
+        )  # fmt: skip
+    return None
+
+
+HEADLINE_METRICS = ("accuracy", "roc_auc", "f1", "log_loss")
+
+
+def describe(trained: TrainedModel, test_metrics: dict[str, float]) -> str:
+    """The run's description: its test metrics first, then what it changed."""
+    scores = " ".join(f"{k} {test_metrics[k]:.3f}" for k in HEADLINE_METRICS)
+    return f"test {scores} · {trained.provenance}"
+
+
+def pipeline_model(experiment_id: str) -> TrainedModel:
+    """The run holding the model that train last wrote (models/model.json says which)."""
+    info = read_json(MODEL_INFO, "train's model info")
+    found = find_training_run(experiment_id, info["train_key"], info["model_digest"])
+    if found is None:
+        raise UserError(
+            f"{MODEL_INFO}: no run in the MLflow store {safe_uri(tracking_uri())} holds model "
+            f"{info['model_digest']}; train it there again: dvc repro --force train"
+        )
+    return found
 
 
 @contextmanager
@@ -117,13 +237,16 @@ def _quiet_schema_hints() -> Iterator[None]:
         yield
 
 
+_CONTEXTS = {"train": "training", "val": "validation", "test": "testing"}
+
+
 def log_datasets(tables: dict[str, tuple[pd.DataFrame, Path]], label: str) -> None:
     with _quiet_schema_hints():
         datasets: list[Dataset | None] = [
             from_pandas(df, source=str(path.resolve()), targets=label, name=name)
             for name, (df, path) in tables.items()
         ]
-        contexts: list[str | None] = ["training" if n == "train" else "testing" for n in tables]
+        contexts: list[str | None] = [_CONTEXTS.get(n, n) for n in tables]
         mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
 
 

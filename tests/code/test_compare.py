@@ -237,3 +237,13 @@ def test_large_test_sets_are_resampled_in_blocks_with_the_same_answer() -> None:
     assert diffs.shape == (rule.n_bootstrap,)
     assert decide(y, good, weak, rule).decision == "promoted"
     assert decide(y, weak, weak, rule).decision == "kept"
+
+
+def test_clearly_worse_challenger_is_called_worse_not_noise() -> None:
+    y, better, worse = _clearly_better()
+    result = decide(y, worse, better, RULE)
+    assert result.decision == "kept"
+    assert result.ci_high is not None and result.ci_high < 0
+    assert result.reason.startswith("worse: ")
+    assert "below 0: the challenger is worse" in result.reason
+    assert "could be noise" not in result.reason

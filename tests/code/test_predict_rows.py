@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from epochline.errors import UserError
+from epochline.predicting import output_table
 from epochline.schema import validate_features
 
 FEATURES = ["x0", "x1"]
@@ -40,3 +41,18 @@ def test_bad_rows_get_one_line_naming_file_column_and_row(
     message = str(caught.value)
     assert message.startswith("in.csv: ") and expected in message
     assert "\n" not in message
+
+
+def test_output_keeps_the_id_and_names_columns_after_the_label() -> None:
+    answers = pd.DataFrame({"probability": [0.2, 0.9], "label": [0, 1]})
+    out = output_table(rows(label=[0, 1], id=["a", "b"]), answers, "label", "id")
+    assert list(out.columns) == ["id", "label_probability", "label_predicted"]
+    assert out["id"].tolist() == ["a", "b"] and out["label_predicted"].tolist() == [0, 1]
+
+
+def test_output_numbers_rows_like_error_messages_when_there_is_no_id() -> None:
+    answers = pd.DataFrame({"probability": [0.2, 0.9], "label": [0, 1]})
+    # An input column called `row` is not mistaken for the row number.
+    out = output_table(rows(row=[7, 7]), answers, "churned", None)
+    assert list(out.columns) == ["row", "churned_probability", "churned_predicted"]
+    assert out["row"].tolist() == [1, 2]

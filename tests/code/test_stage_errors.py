@@ -126,11 +126,14 @@ def test_normalize_with_no_train_rows_is_a_user_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    params = {"split": {"test_size": 0.9, "val_size": 0.9}}
-    write_params(tmp_path, params)
     raw = make_synthetic(10, 3, 1)
-    part = assign(raw, list(raw.columns), parse_params(params).split)
-    assert TRAIN not in part  # the premise: these 10 rows all land in val or test
+    # The premise: a split seed under which these 10 rows all land in val or test (about
+    # 90% of seeds do; searched, so the test does not rest on one seed's hash bits).
+    candidates = ({"split": {"test_size": 0.9, "val_size": 0.9, "seed": s}} for s in range(100))
+    params = next(
+        p for p in candidates if TRAIN not in assign(raw, list(raw.columns), parse_params(p).split)
+    )
+    write_params(tmp_path, params)
     write_parquet(raw, tmp_path / "data" / "raw.parquet")
     with pytest.raises(UserError, match="train"):
         normalize.main()

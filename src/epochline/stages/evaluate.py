@@ -6,7 +6,7 @@ import mlflow
 import pandas as pd
 
 from epochline import metrics, paths, plots, tracking
-from epochline.files import read_json, read_parquet, write_json, write_parquet, write_with
+from epochline.files import read_parquet, write_json, write_parquet, write_with
 from epochline.params import load_params
 from epochline.runner import run_main
 
@@ -15,13 +15,12 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     params = load_params()
-    run = read_json(paths.RUN_INFO, "train's run info")
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
-    tracking.connect(params.tracking)
+    trained = tracking.pipeline_model(tracking.connect(params.tracking))
 
     # Raw rows through the logged model: what is evaluated is exactly what would be served.
-    served = mlflow.pyfunc.load_model(run["model_uri"])
+    served = mlflow.pyfunc.load_model(trained.model_uri)
     rows = test[params.data.feature_columns(test.columns)]
     predictions: pd.DataFrame = served.predict(rows)
     y = test[label].to_numpy()
@@ -37,8 +36,10 @@ def main() -> None:
     write_parquet(predictions, paths.PREDICTIONS)
 
     # Resume train's run: one run holds the whole story; evaluate never opens a second.
-    with mlflow.start_run(run_id=run["run_id"]):
+    with mlflow.start_run(run_id=trained.run_id):
         mlflow.log_metrics({f"test_{k}": v for k, v in values.items()})
+        # The runs table shows the description: the test metrics without opening the run.
+        mlflow.set_tag(tracking.TAG_DESCRIPTION, tracking.describe(trained, values))
         mlflow.log_figure(plots.confusion_figure(matrix), "plots/confusion_matrix.png")
         mlflow.log_figure(plots.roc_figure(roc, values["roc_auc"]), "plots/roc_curve.png")
         mlflow.log_artifact(str(paths.METRICS), "reports")

@@ -1,20 +1,31 @@
-"""Stage train: fit the classifier, log the run and the serving model to MLflow."""
+"""Stage train: fit the classifier, log the run and the serving model to MLflow.
+
+A run is identified by its training key (params, data and code that train consumed): when
+a complete run with the same key exists, the model is trained again and, if it is the
+same model, that run is reused rather than logged a second time.
+"""
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
 import torch
 
-from epochline import model, paths, tracking
+from epochline import model, paths, scaling, serving, tracking
 from epochline.data import digest
-from epochline.files import atomic_path, file_digest, read_json, read_parquet, write_json
+from epochline.files import json_digest, read_json, read_parquet, write_bytes, write_json
 from epochline.params import Params, load_params
 from epochline.progress import EpochProgress
 from epochline.runner import run_main
 from epochline.scaling import MinMaxScaler
 
 log = logging.getLogger(__name__)
+
+# The code whose change can change the weights: part of the training key.
+_TRAINING_CODE = (model, scaling, serving)
 
 
 def _config(params: Params, features: list[str]) -> dict[str, object]:
@@ -26,6 +37,17 @@ def _config(params: Params, features: list[str]) -> dict[str, object]:
     }
 
 
+def _training_key(
+    params: Params, config: dict[str, object], scaler: MinMaxScaler, data: str
+) -> str:
+    code = {Path(m.__file__ or "").name: Path(m.__file__ or "").read_text() for m in _TRAINING_CODE}
+    code["train"] = Path(__file__).read_text()
+    return json_digest({
+        "train": params.train.model_dump(), "config": config, "scaler": scaler.to_dict(),
+        "data": data, "code": json_digest(code), "torch": torch.__version__,
+    })  # fmt: skip
+
+
 def _predict(net: model.Classifier, rows: pd.DataFrame, params: Params) -> pd.DataFrame:
     """What the served model returns, for the logged signature."""
     with torch.no_grad():
@@ -35,14 +57,17 @@ def _predict(net: model.Classifier, rows: pd.DataFrame, params: Params) -> pd.Da
 
 
 def _fit(
-    net: model.Classifier, params: Params, tables: dict[str, pd.DataFrame], features: list[str]
+    net: model.Classifier,
+    params: Params,
+    tables: dict[str, pd.DataFrame],
+    features: list[str],
+    log_epoch: Callable[[model.EpochMetrics], Any],
 ) -> list[model.EpochMetrics]:
-    """Train, logging each epoch's four metrics to the active run in one batched call."""
     label = params.data.label_column
     with EpochProgress(params.train.epochs) as progress:
 
-        def log_epoch(m: model.EpochMetrics) -> None:
-            mlflow.log_metrics(m.as_dict(), step=m.epoch)
+        def on_epoch(m: model.EpochMetrics) -> None:
+            log_epoch(m)
             progress.update(m)
 
         return model.fit(
@@ -50,8 +75,55 @@ def _fit(
             model.to_tensors(tables["train"], features, label),
             model.to_tensors(tables["val"], features, label),
             params.train,
-            on_epoch=log_epoch,
+            on_epoch=on_epoch,
         )
+
+
+def _log_epoch(m: model.EpochMetrics) -> None:
+    mlflow.log_metrics(m.as_dict(), step=m.epoch)
+
+
+def _new_run(
+    experiment_id: str,
+    params: Params,
+    tables: dict[str, pd.DataFrame],
+    net: model.Classifier,
+    features: list[str],
+    keys: tuple[str, str],
+    history: list[model.EpochMetrics] | None = None,
+) -> tuple[tracking.TrainedModel, list[model.EpochMetrics]]:
+    """Log a run: params, datasets, every epoch (live while training, unless `history` is
+    given), the checkpoint and the serving model. The model tags go last: they mark it whole."""
+    data_digest, train_key = keys
+    name, tags = tracking.run_context(params.flat(), data_digest, train_key)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        mlflow.log_params(params.flat())
+        split_files = {"train": paths.TRAIN, "val": paths.VAL, "test": paths.TEST}
+        tracking.log_datasets(
+            {k: (tables[k], split_files[k]) for k in tables}, params.data.label_column
+        )
+        if history is None:  # one batched call per epoch: the UI shows training as it goes
+            history = _fit(net, params, tables, features, _log_epoch)
+        else:
+            for m in history:
+                _log_epoch(m)
+        data = _write_checkpoint(net, params, features)
+        example = tables["test"][features].head(5)
+        model_uri = tracking.log_model(paths.CHECKPOINT, example, _predict(net, example, params))
+        model_digest = model.identity(data)
+        mlflow.set_tags(
+            {tracking.TAG_MODEL_DIGEST: model_digest, tracking.TAG_MODEL_URI: model_uri}
+        )
+    trained = tracking.TrainedModel(
+        run.info.run_id, name, model_uri, model_digest, data_digest, tags[tracking.TAG_DESCRIPTION]
+    )
+    return trained, history
+
+
+def _write_checkpoint(net: model.Classifier, params: Params, features: list[str]) -> dict[str, Any]:
+    data = model.checkpoint(net, _config(params, features))
+    write_bytes(model.checkpoint_bytes(data), paths.CHECKPOINT)
+    return data
 
 
 def main() -> None:
@@ -66,31 +138,37 @@ def main() -> None:
     log.info(
         "train %s, val %s, %d features", tables["train"].shape, tables["val"].shape, len(features)
     )
-
     experiment_id = tracking.connect(params.tracking)
-    name, tags = tracking.run_context(digest(*tables.values()))
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
-        mlflow.log_params(params.flat())
-        split_files = {"train": paths.TRAIN, "val": paths.VAL, "test": paths.TEST}
-        tracking.log_datasets(
-            {k: (tables[k], split_files[k]) for k in tables}, params.data.label_column
-        )
-        net = model.build(len(features), params.train.hidden_size, params.train.seed)
-        net.set_scaler(scaler)
-        history = _fit(net, params, tables, features)
+    data_digest = digest(*tables.values())
+    keys = (data_digest, _training_key(params, _config(params, features), scaler, data_digest))
+    net = model.build(len(features), params.train.hidden_size, params.train.seed)
+    net.set_scaler(scaler)
 
-        with atomic_path(paths.CHECKPOINT) as tmp:
-            torch.save(model.checkpoint(net, _config(params, features)), tmp)
-        write_json([{"epoch": m.epoch, **m.as_dict()} for m in history], paths.HISTORY)
-        # torch.save is byte-stable: same weights, same digest. Retrain matches on it.
-        model_digest = file_digest(paths.CHECKPOINT)
-        mlflow.set_tag(tracking.TAG_MODEL_DIGEST, model_digest)
-        example = tables["test"][features].head(5)
-        model_uri = tracking.log_model(paths.CHECKPOINT, example, _predict(net, example, params))
-        info = {"run_id": run.info.run_id, "model_uri": model_uri, "model_digest": model_digest}
-        write_json(info, paths.RUN_INFO)
+    earlier = tracking.find_training_run(experiment_id, keys[1])
+    if earlier is None:
+        trained, history = _new_run(experiment_id, params, tables, net, features, keys)
+    else:
+        history = _fit(net, params, tables, features, lambda _: None)
+        digest_now = model.identity(_write_checkpoint(net, params, features))
+        if digest_now == earlier.model_digest:
+            log.info(
+                "same model as run %s (%s): reusing that run", earlier.run_name, earlier.run_id
+            )
+            trained = earlier
+        else:  # the same inputs gave other weights: record it, don't hide it
+            log.warning(
+                "training key %s gave model %s, not %s as in run %s: logging a new run",
+                keys[1], digest_now, earlier.model_digest, earlier.run_id,
+            )  # fmt: skip
+            trained, history = _new_run(experiment_id, params, tables, net, features, keys, history)
+    write_json([{"epoch": m.epoch, **m.as_dict()} for m in history], paths.HISTORY)
+    write_json(
+        {"model_digest": trained.model_digest, "data_digest": data_digest, "train_key": keys[1]},
+        paths.MODEL_INFO,
+    )
     last = history[-1]
-    log.info("run %s (%s): final val_accuracy %.3f", name, run.info.run_id, last.val_accuracy)
+    log.info("run %s (%s): final val_accuracy %.3f", trained.run_name, trained.run_id,
+             last.val_accuracy)  # fmt: skip
 
 
 if __name__ == "__main__":
