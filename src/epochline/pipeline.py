@@ -11,7 +11,8 @@ from epochline.tools import dvc_repro
 def repro_with_summary() -> str:
     params = load_params()
     remote = dvc_repro()
-    trained = tracking.pipeline_model(tracking.connect(params.tracking))
+    experiment_id = tracking.connect(params.tracking)
+    trained = tracking.pipeline_model(experiment_id)
     metrics = read_json(paths.METRICS, "test metrics")
-    experiment = params.tracking.experiment_name
-    return report.pipeline_summary(metrics, trained.run_name, trained.run_id, experiment, remote)
+    link = tracking.where_runs_are(experiment_id)
+    return report.pipeline_summary(metrics, trained.run_name, trained.run_id, link, remote)

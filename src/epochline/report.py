@@ -46,27 +46,28 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-WHERE_TO_LOOK = (
-    "  look: `mlflow ui` (http://127.0.0.1:5000, experiment {experiment}); "
-    "`dvc exp show --only-changed`; `dvc plots show` (dvc_plots/index.html)"
-)
-
-
-def pipeline_summary(
-    metrics: dict[str, Any], run_name: str, run_id: str, experiment: str, remote: str | None
-) -> str:
-    """What `epochline repro` prints last: the test metrics, the run, where to look."""
+def test_scores(metrics: dict[str, Any]) -> str:
+    """`test (200 rows): accuracy 0.8900  roc_auc 0.9536 …`, from reports/metrics.json."""
     rows = sum(sum(row) for row in metrics.get("confusion_matrix", []))
     scores = "  ".join(
         f"{k} {metrics[k]:.4f}" for k in ("accuracy", "roc_auc", "f1", "log_loss") if k in metrics
     )
+    return f"test ({rows} rows): {scores}"
+
+
+def pipeline_summary(
+    metrics: dict[str, Any], run_name: str, run_id: str, link: str, remote: str | None
+) -> str:
+    """What `epochline repro` prints last: the test metrics, the run, where to look."""
     lines = [
         f"pipeline: run '{run_name}' ({run_id})",
-        f"  test ({rows} rows): {scores}",
-        WHERE_TO_LOOK.format(experiment=experiment),
+        f"  {test_scores(metrics)}",
+        f"  runs: {link}"
+        + (" (start it: mlflow ui)" if link.startswith("http://127.0.0.1:5000/") else ""),
+        "  also: dvc exp show --only-changed; dvc plots show (dvc_plots/index.html)",
     ]
     if remote is not None:
-        lines.append(f"  share: `dvc push` sends the outputs to DVC remote '{remote}'")
+        lines.append(f"  share: dvc push (sends the outputs to DVC remote '{remote}')")
     return "\n".join(lines)
 
 
@@ -86,6 +87,8 @@ def summary(report: dict[str, Any]) -> str:
     return (
         f"{head}: {body}\n  reason: {c['reason']}\n"
         f"  {drift}; champion is now {_version(report['champion_after'])}\n"
-        f"  run '{report['run_name']}' ({report['run_id']}); report: reports/retrain/report.md; "
-        f"`mlflow ui` -> Models -> {report['registered_model']}"
+        f"  run '{report['run_name']}' ({report['run_id']})\n"
+        f"  {test_scores(report['test_metrics'])}\n"
+        f"  look: reports/retrain/report.md; runs: {report['runs_link']}; "
+        f"Model registry -> {report['registered_model']}"
     )

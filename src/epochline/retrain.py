@@ -163,7 +163,7 @@ def _unchanged(registry: Registry, known: ModelVersion, trained: TrainedModel) -
     ))  # fmt: skip
 
 
-def _judge_and_record(params: Params, trained: TrainedModel) -> Outcome:
+def _judge_and_record(params: Params, experiment_id: str, trained: TrainedModel) -> Outcome:
     registry = Registry(tracking.client(), params.tracking.registered_model_name)
     # By what the model is (weights and config), not by the bytes of a file.
     known = registry.version_with_tag("model_digest", trained.model_digest)
@@ -182,6 +182,8 @@ def _judge_and_record(params: Params, trained: TrainedModel) -> Outcome:
         "registered_model": registry.name,
         "run_id": trained.run_id,
         "run_name": trained.run_name,
+        "runs_link": tracking.where_runs_are(experiment_id),
+        "test_metrics": read_json(paths.METRICS, "test metrics"),
         "challenger_version": version,
         "champion_version": str(champion.version) if champion else None,
         "champion_after": version if comparison.promoted else (
@@ -217,9 +219,10 @@ def retrain(commit: bool = False, push: bool = False) -> Outcome:
     params = load_params()
     with exclusive(Path(params.retrain.lock_file)):
         dvc_repro()
-        trained = tracking.pipeline_model(tracking.connect(params.tracking))
+        experiment_id = tracking.connect(params.tracking)
+        trained = tracking.pipeline_model(experiment_id)
         try:
-            outcome = _judge_and_record(params, trained)
+            outcome = _judge_and_record(params, experiment_id, trained)
         except MlflowException as exc:
             first = str(exc).splitlines()[0][:300]
             raise RetrainFailed(f"MLflow at {tracking.tracking_uri()}: {first}") from None

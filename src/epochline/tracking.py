@@ -206,13 +206,14 @@ def find_training_run(
     return None
 
 
-HEADLINE_METRICS = ("accuracy", "roc_auc", "f1", "log_loss")
+# First in the description: the runs table cuts it at about 40 characters.
+HEADLINE_METRICS = ("accuracy", "roc_auc")
 
 
 def describe(trained: TrainedModel, test_metrics: dict[str, float]) -> str:
     """The run's description: its test metrics first, then what it changed."""
     scores = " ".join(f"{k} {test_metrics[k]:.3f}" for k in HEADLINE_METRICS)
-    return f"test {scores} · {trained.provenance}"
+    return f"{scores} · {trained.provenance}"
 
 
 def pipeline_model(experiment_id: str) -> TrainedModel:
@@ -274,6 +275,18 @@ def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> 
             pip_requirements=requirements(),
         )
     return str(info.model_uri)
+
+
+def where_runs_are(experiment_id: str) -> str:
+    """Where a person sees this experiment's runs: the server's UI, or `mlflow ui`'s.
+
+    The link names the workflow: MLflow 3.17's UI otherwise opens on its GenAI pages.
+    """
+    uri = safe_uri(tracking_uri())
+    page = f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/{page}"
+    return f"`mlflow ui`, then http://127.0.0.1:5000/{page}"
 
 
 def client() -> MlflowClient:
