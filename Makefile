@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pipeline test test-fast lint ui lock clean
+.PHONY: help setup pipeline test test-fast screenshots lint ui lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,8 +20,8 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 
 setup: $(BIN)/.installed ## Create .venv and install the pinned dependencies
 
-pipeline: setup ## Set up, then run the whole pipeline (dvc repro) on the defaults
-	$(BIN)/dvc repro
+pipeline: setup ## Set up, then run the whole pipeline (dvc repro) and summarise it
+	$(BIN)/epochline repro
 
 test: setup ## Run every test tier, slow end-to-end tests included
 	$(BIN)/python -m pytest
@@ -29,20 +29,25 @@ test: setup ## Run every test tier, slow end-to-end tests included
 test-fast: setup ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
 
+screenshots: setup ## Re-take the README's MLflow UI and plots screenshots into reports/ui/
+	EPOCHLINE_SCREENSHOTS=$(CURDIR)/reports/ui $(BIN)/python -m pytest tests/e2e/test_ui.py
+
 lint: setup ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
 ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+	@echo "In the UI pick *Model training* (top left; it is remembered), then the experiment."
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 lock: setup ## Re-pin requirements.lock from the venv
 	{ head -2 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^epochline' \
 	  | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
-clean: ## Remove the venv, DVC outputs and the local MLflow store
-	rm -rf $(VENV) mlflow.db mlartifacts data/raw.parquet data/raw_manifest.json \
-	  data/normalized.parquet data/scaler.json data/split models/model.pt models/run.json \
-	  reports/test_predictions.parquet reports/retrain
+clean: ## Remove the venv, DVC outputs, the local MLflow store and generated files
+	rm -rf $(VENV) mlflow.db .mlflow.db.lock mlartifacts data/raw.parquet data/raw_manifest.json \
+	  data/normalized.parquet data/scaler.json data/split models/model.pt models/model.json \
+	  reports/test_predictions.parquet reports/retrain dvc_plots .epochline-retrain.lock* \
+	  .pytest_cache .ruff_cache .mypy_cache src/epochline.egg-info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,8 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parents[1]
 # A shrunk config: the real pipeline, in seconds rather than tens of seconds.
@@ -59,8 +62,11 @@ def set_params(project: Path, overrides: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(_merge(yaml.safe_load(path.read_text()), overrides)))
 
 
-def copy_project(dest: Path, overrides: dict[str, Any] | None = None) -> Path:
-    """The repo's tracked files (as a fresh clone has them), committed in a new git repo."""
+def copy_project(dest: Path, overrides: dict[str, Any] | None = None, shrink: bool = True) -> Path:
+    """The repo's tracked files (as a fresh clone has them), committed in a new git repo.
+
+    `shrink` applies the SMALL config; without it the project runs on the real defaults.
+    """
     tracked = subprocess.run(
         ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout.split("\0")
@@ -71,7 +77,8 @@ def copy_project(dest: Path, overrides: dict[str, Any] | None = None) -> Path:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    set_params(dest, _merge(SMALL, overrides or {}))
+    if shrink or overrides:
+        set_params(dest, _merge(SMALL if shrink else {}, overrides or {}))
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-qm", "test project"], dest)
@@ -89,3 +96,23 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
         return copy_project(tmp_path / name, overrides)
 
     return make
+
+
+def store(project: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+
+
+def trained_run(project: Path, experiment_name: str = "epochline") -> mlflow.entities.Run:
+    """The run holding the model train last wrote, found as models/model.json describes it."""
+    info = json.loads((project / "models/model.json").read_text())
+    client = store(project)
+    experiment = client.get_experiment_by_name(experiment_name)
+    assert experiment is not None, "experiment 'epochline' was not created"
+    found = [
+        r
+        for r in client.search_runs([experiment.experiment_id])
+        if r.data.tags.get("epochline.train_key") == info["train_key"]
+        and r.data.tags.get("epochline.model_digest") == info["model_digest"]
+    ]
+    assert len(found) == 1, f"{len(found)} runs hold model {info['model_digest']}"
+    return found[0]

@@ -9,9 +9,8 @@ import mlflow
 import pandas as pd
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
-from tests.conftest import SMALL, copy_project, run
+from tests.conftest import SMALL, copy_project, run, store, trained_run
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +21,6 @@ TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 
 def ran_stages(output: str) -> list[str]:
     return re.findall(r"Running stage '(\w+)'", output)
-
-
-def store(project: Path) -> MlflowClient:
-    return MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
 
 
 def runs(project: Path) -> list[mlflow.entities.Run]:
@@ -83,7 +78,7 @@ def test_run_records_params_tags_datasets_and_plots(repro: tuple[Path, str]) -> 
 
 def test_logged_model_predicts_raw_rows_exactly_like_evaluate(repro: tuple[Path, str]) -> None:
     project, _ = repro
-    model_uri = pd.read_json(project / "models/run.json", typ="series")["model_uri"]
+    model_uri = trained_run(project).data.tags["epochline.model_uri"]
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model(model_uri)
     test = pd.read_parquet(project / "data/split/test.parquet")
@@ -153,8 +148,10 @@ def test_exp_run_reruns_only_train_and_evaluate_and_logs_a_second_run(
     after = runs(project)
     assert len(after) == len(before) + 1
     new = after[-1]
-    assert new.info.run_name == "lr-check"
+    # Named after what differs from the baseline; DVC's experiment name stays a tag.
+    assert new.info.run_name == "lr=0.01"
     assert new.data.tags["epochline.dvc_exp_name"] == "lr-check"
+    assert "lr=0.01 (DVC experiment lr-check" in new.data.tags["mlflow.note.content"]
     assert new.data.params["train.lr"] == "0.01"
     assert "test_accuracy" in new.data.metrics
 
@@ -165,7 +162,8 @@ def test_temp_experiment_logs_into_the_repo_root_store(repro: tuple[Path, str]) 
     run(["dvc", "exp", "run", "--temp", "-n", "temp-check", "-S", "train.lr=0.03"], project)
     after = runs(project)
     assert len(after) == before + 1
-    assert after[-1].info.run_name == "temp-check"
+    assert after[-1].info.run_name == "lr=0.03"
+    assert after[-1].data.tags["epochline.dvc_exp_name"] == "temp-check"
     assert after[-1].info.status == "FINISHED"
     assert "test_accuracy" in after[-1].data.metrics
     assert after[-1].info.artifact_uri.startswith((project / "mlartifacts").as_uri())

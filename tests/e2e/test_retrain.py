@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import SMALL, copy_project, run, set_params, tool_env
+from tests.conftest import SMALL, copy_project, run, set_params, tool_env, trained_run
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +65,7 @@ def test_first_model_becomes_champion_and_an_unchanged_pipeline_adds_no_version(
     again = epochline(project, "retrain")
     assert "UNCHANGED" in again.stdout and "already version 1" in again.stdout
     assert versions(project) == ["1"]
+    assert "look: reports/retrain/report.md" in first.stdout and "test (" in first.stdout
 
     # The report is a run artifact, in JSON and Markdown, and on disk.
     run_id = registry(project).get_model_version(NAME, "1").run_id
@@ -116,6 +117,7 @@ def test_worse_challenger_is_kept_out_better_one_promoted_and_rollback_restores(
     set_params(project, {"train": {"epochs": 1, "lr": 0.0002}})
     worse = epochline(project, "retrain")
     assert "KEPT" in worse.stdout, worse.stdout
+    assert "the challenger is worse" in worse.stdout and "could be noise" not in worse.stdout
     assert tags(project, "3")["epochline.decision"] == "kept"
     assert alias(project, "champion") == "2" and alias(project, "challenger") == "3"
 
@@ -167,7 +169,9 @@ def test_second_retrain_started_meanwhile_exits_75_naming_the_holder(tmp_path: P
         _out, err = first.communicate(timeout=300)
     assert second.returncode == 75
     (line,) = second.stderr.strip().splitlines()[-1:]
-    assert line.startswith("error: another retrain is running") and f"pid {first.pid}" in line
+    # A skip, not a failure: no `error:` for a scheduler's log scanner to page someone about.
+    assert line.startswith("skipped: another retrain is running") and f"pid {first.pid}" in line
+    assert "error" not in second.stderr.lower()
     assert first.returncode == 0, err
     assert "started" in line
 
@@ -198,28 +202,30 @@ def test_predict_with_the_champion_matches_pyfunc(tmp_path: Path) -> None:
     rows.to_csv(project / "rows.csv", index=False)
     epochline(project, "predict", "--input", "rows.csv", "--output", "preds.csv")
     predicted = pd.read_csv(project / "preds.csv")
+    assert list(predicted.columns) == ["row", "label_probability", "label_predicted"]
+    assert predicted["row"].tolist() == list(range(1, len(predicted) + 1))
 
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     expected = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(
         pd.read_csv(project / "rows.csv")
     )
-    assert predicted["label"].tolist() == expected["label"].tolist()
-    assert (predicted["probability"] - expected["probability"]).abs().max() < 1e-12
+    assert predicted["label_predicted"].tolist() == expected["label"].tolist()
+    assert (predicted["label_probability"] - expected["probability"]).abs().max() < 1e-12
 
 
 def test_a_version_registered_by_a_retrain_that_died_is_judged_next_time(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "project")
     run(["dvc", "repro"], project)
-    info = json.loads((project / "models/run.json").read_text())
+    trained = trained_run(project)
     # What a retrain killed between registering and recording leaves: a bare version.
     # (The registry resolves a models:/m-… source through the global tracking URI.)
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     client = registry(project)
     client.create_registered_model(NAME)
     client.create_model_version(
-        NAME, info["model_uri"], run_id=info["run_id"],
-        tags={"epochline.model_digest": info["model_digest"]},
+        NAME, trained.data.tags["epochline.model_uri"], run_id=trained.info.run_id,
+        tags={"epochline.model_digest": trained.data.tags["epochline.model_digest"]},
     )  # fmt: skip
     done = epochline(project, "retrain")
     assert "PROMOTED challenger v1" in done.stdout
@@ -234,3 +240,30 @@ def test_a_champion_held_out_on_other_rows_is_not_compared(tmp_path: Path) -> No
     assert "KEPT" in done.stdout and "not comparable" in done.stdout
     assert "split.seed 42 -> 7" in done.stdout
     assert alias(project, "champion") == "1" and alias(project, "challenger") == "2"
+
+
+def test_the_same_model_trained_again_registers_nothing_and_the_registry_says_which(
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path / "project")
+    epochline(project, "retrain")
+    runs_before = len(registry(project).search_runs(["1"]))
+    model_pt = (project / "models/model.pt").read_bytes()
+
+    # Train again in a new process: the same bytes, the same run, no new version.
+    run(["dvc", "repro", "--force"], project)
+    assert (project / "models/model.pt").read_bytes() == model_pt
+    assert len(registry(project).search_runs(["1"])) == runs_before
+    again = epochline(project, "retrain")
+    assert "UNCHANGED" in again.stdout and versions(project) == ["1"]
+
+    # The same weights logged as another run (another experiment): still version 1, and
+    # version 1 names that run as identical.
+    set_params(project, {"tracking": {"experiment_name": "elsewhere"}})
+    moved = epochline(project, "retrain")
+    assert "UNCHANGED" in moved.stdout and "already version 1" in moved.stdout, moved.stdout
+    assert versions(project) == ["1"]
+    other = trained_run(project, "elsewhere")
+    assert other.info.run_id != registry(project).get_model_version(NAME, "1").run_id
+    assert tags(project, "1")["epochline.identical_run"] == other.info.run_id
+    assert other.data.tags["epochline.registered_version"] == "1"

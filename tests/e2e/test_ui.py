@@ -1,0 +1,171 @@
+"""What a person sees: the MLflow UI on a store that real `dvc repro` + `dvc exp run` filled,
+and the `dvc plots show` page offline, in Debian's Chromium driven by Playwright.
+
+Screenshots go to $EPOCHLINE_SCREENSHOTS (`make screenshots` sets reports/ui, which the
+README shows), else to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import copy_project, run, tool_env
+from tests.servers import serving
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    # The closed network otherwise fills the log with refused connections.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1600, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("EPOCHLINE_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI installs it")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A baseline run and an `lr=0.01` experiment, as the README's Experiments section makes."""
+    project = copy_project(tmp_path_factory.mktemp("ui") / "project")
+    summary = run(["epochline", "repro"], project).stdout
+    run(["git", "commit", "-qam", "baseline results"], project)
+    run(["dvc", "exp", "run", "-n", "lr-check", "-S", "train.lr=0.01"], project)
+    return project, summary
+
+
+@pytest.fixture(scope="module")
+def ui(filled: tuple[Path, str]) -> Iterator[str]:
+    project, _ = filled
+    args = ["mlflow", "ui", "--backend-store-uri", f"sqlite:///{project / 'mlflow.db'}"]
+    with serving([*args, "--host", "127.0.0.1", "--port"], project, tool_env(), "/") as base:
+        yield base
+
+
+def _page(browser: Browser, **options: object) -> Page:
+    page = browser.new_page(viewport=VIEWPORT, **options)
+    page.set_default_timeout(30_000)
+    return page
+
+
+def _close_assistant(page: Page) -> None:
+    """The assistant side panel takes a third of the page; a person closes it."""
+    close = page.get_by_role("button", name="Close")
+    if close.count():
+        close.first.click()
+
+
+def _run_names(page: Page) -> list[str]:
+    names = page.locator("a[href*='/runs/']")
+    names.first.wait_for()
+    return [n.strip() for n in names.all_inner_texts() if n.strip()]
+
+
+def test_the_link_epochline_prints_opens_the_training_runs(
+    browser: Browser, ui: str, filled: tuple[Path, str], shots: Path
+) -> None:
+    _, summary = filled
+    link = re.search(r"http://127\.0\.0\.1:5000(/#/experiments/\S+)", summary)
+    assert link, summary
+    page = _page(browser)
+    page.goto(ui + link.group(1))
+    page.get_by_text("Run Name", exact=True).wait_for()
+    assert "/runs" in page.url and "workflowType=machine_learning" in page.url
+    names = _run_names(page)
+    assert "lr=0.01" in names, names
+    assert any(re.fullmatch(r"baseline [0-9a-f]{7}", n) for n in names), names
+    assert len(names) == 2, names
+
+    # The description column holds each run's test metrics: no need to open the runs.
+    _close_assistant(page)
+    page.get_by_role("button", name="Columns").click()
+    page.get_by_text("Description", exact=True).click()
+    page.get_by_text("test_accuracy", exact=True).click()
+    page.keyboard.press("Escape")
+    described = page.get_by_text(re.compile(r"^accuracy 0\.\d{3} roc_auc 0\.\d{3}"))
+    described.first.wait_for()
+    assert described.count() == 2
+    page.screenshot(path=shots / "runs-table.png")
+
+
+def test_a_person_picks_model_training_once_and_experiments_open_on_runs(
+    browser: Browser, ui: str
+) -> None:
+    page = _page(browser)
+    page.goto(ui + "/#/experiments")
+    page.get_by_text("Model training", exact=True).click()
+    page.reload()
+    link = page.get_by_test_id("experiment-list-item-link").filter(has_text="epochline")
+    link.click()
+    page.get_by_text("Run Name", exact=True).wait_for()
+    assert "/runs" in page.url, page.url
+    assert "lr=0.01" in _run_names(page)
+
+
+def test_chart_view_overlays_val_loss_per_epoch_of_both_runs(
+    browser: Browser, ui: str, filled: tuple[Path, str], shots: Path
+) -> None:
+    page = _page(browser)
+    page.goto(ui + "/#/experiments/1/runs?workflowType=machine_learning")
+    _close_assistant(page)
+    page.locator("label:has(input[value=CHART])").click()
+    page.get_by_placeholder("Search metric charts").fill("loss")
+    title = page.get_by_text("val_loss", exact=True)
+    title.first.wait_for()
+    # A line per run: both run names are in the chart legends.
+    page.get_by_text("lr=0.01", exact=True).nth(1).wait_for()
+    page.screenshot(path=shots / "charts-loss.png")
+
+
+def test_dvc_plots_show_renders_offline_with_labelled_axes(
+    browser: Browser, filled: tuple[Path, str], shots: Path
+) -> None:
+    project, _ = filled
+    run(["dvc", "plots", "show"], project)
+    html = (project / "dvc_plots" / "index.html").read_text()
+    assert "cdn.jsdelivr.net" not in html
+    for label in ("loss (binary cross-entropy)", "false positive rate", "predicted class"):
+        assert label in html, label
+    page = _page(browser, offline=True)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto((project / "dvc_plots" / "index.html").as_uri())
+    page.wait_for_function(
+        "document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks').length >= 4"
+    )
+    assert [u for u in requests if not u.startswith("file:")] == []
+    page.screenshot(path=shots / "dvc-plots.png", full_page=True)
+    # The page is an output a person makes, not a file to commit.
+    assert (
+        run(["git", "check-ignore", "-q", "dvc_plots/index.html"], project, check=False).returncode
+        == 0
+    )
