@@ -36,7 +36,7 @@ def predict_file(source: Path, output: Path, model_uri: str | None) -> tuple[int
     model = _load(uri, hint)
     features = model.metadata.get_input_schema().input_names()
     rows = validate_features(read_table(source), str(source), features)
-    answers = pd.DataFrame(model.predict(rows))
+    answers = pd.DataFrame(model.predict(rows[features]))  # extra columns: MLflow warns
     predictions = output_table(rows, answers, params.data.label_column, params.data.id_column)
     write_with(output, lambda tmp: predictions.to_csv(tmp, index=False))
     return len(predictions), uri

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import mlflow
@@ -69,7 +70,12 @@ def test_run_records_params_tags_datasets_and_plots(repro: tuple[Path, str]) -> 
     # A repro rewrites dvc.lock, but the code and config are as committed: not dirty.
     assert only.data.tags["epochline.git_dirty"] == "false"
     assert re.fullmatch(r"[0-9a-f]{16}", only.data.tags["epochline.data_digest"])
-    assert {d.dataset.name for d in only.inputs.dataset_inputs} == {"train", "val", "test"}
+    contexts = {
+        d.dataset.name: {t.value for t in d.tags if t.key == "mlflow.data.context"}
+        for d in only.inputs.dataset_inputs
+    }
+    assert contexts == {"train": {"training"}, "val": {"validation"}, "test": {"testing"}}
+    assert only.data.tags["epochline.model_uri"].startswith("models:/")
     artifacts = {a.path for a in store(project).list_artifacts(only.info.run_id, "plots")}
     assert artifacts == {"plots/confusion_matrix.png", "plots/roc_curve.png"}
     # Artifacts are anchored at the repo root, never in ./mlruns (which flips `mlflow ui`).
@@ -167,3 +173,42 @@ def test_temp_experiment_logs_into_the_repo_root_store(repro: tuple[Path, str]) 
     assert after[-1].info.status == "FINISHED"
     assert "test_accuracy" in after[-1].data.metrics
     assert after[-1].info.artifact_uri.startswith((project / "mlartifacts").as_uri())
+
+
+def test_exp_show_on_a_120_column_terminal_shows_test_metrics_and_lr(
+    repro: tuple[Path, str],
+) -> None:
+    project, _ = repro
+    # In a terminal DVC pages the full-width table; a 120-column pager shows its first 120.
+    shown = run(["dvc", "exp", "show", "--no-pager"], project, COLUMNS="1000").stdout
+    header = next(line for line in shown.splitlines() if "Experiment" in line)
+    for column in (*TEST_METRICS, "train.lr"):
+        assert column in header[:120], header[:120]
+    changed = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], project, COLUMNS="1000")
+    assert "train.lr" in changed.stdout and "data.n_rows" not in changed.stdout
+
+
+def test_a_queued_sweep_with_two_workers_logs_one_named_run_each(repro: tuple[Path, str]) -> None:
+    project, _ = repro
+    before = {r.info.run_id for r in runs(project)}
+    run(["dvc", "exp", "run", "--queue", "-S", "train.lr=0.005,0.05"], project)
+    try:
+        run(["dvc", "queue", "start", "-j", "2"], project)
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline:
+            status = run(["dvc", "queue", "status"], project).stdout
+            if not re.search(r"\b(Queued|Running)\b", status):
+                break
+            time.sleep(3)
+    finally:
+        run(["dvc", "queue", "stop"], project, check=False)
+    tasks = [line for line in status.splitlines()[1:] if line.strip() and "Worker" not in line]
+    assert len(tasks) == 2 and all("Success" in line for line in tasks), status
+    new = [r for r in runs(project) if r.info.run_id not in before]
+    assert sorted(r.info.run_name for r in new) == ["lr=0.005", "lr=0.05"]
+    assert all(r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics for r in new)
+    # The README's way to find the best one.
+    best = run(
+        ["dvc", "exp", "show", "--csv", "--sort-by", "accuracy", "--sort-order", "desc"], project
+    ).stdout
+    assert "0.005" in best and "0.05" in best

@@ -213,6 +213,15 @@ def test_predict_with_the_champion_matches_pyfunc(tmp_path: Path) -> None:
     assert predicted["label_predicted"].tolist() == expected["label"].tolist()
     assert (predicted["label_probability"] - expected["probability"]).abs().max() < 1e-12
 
+    # The README's own example: labelled test rows in, no warning about the extra column.
+    readme = epochline(
+        project, "predict", "--input", "data/split/test.parquet", "--output", "preds2.csv"
+    )
+    assert "warn" not in (readme.stdout + readme.stderr).lower(), readme.stderr
+    assert pd.read_csv(project / "preds2.csv")["label_predicted"].tolist() == (
+        predicted["label_predicted"].tolist()
+    )
+
 
 def test_a_version_registered_by_a_retrain_that_died_is_judged_next_time(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "project")
