@@ -59,7 +59,8 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def set_params(project: Path, overrides: dict[str, Any]) -> None:
     path = project / "params.yaml"
-    path.write_text(yaml.safe_dump(_merge(yaml.safe_load(path.read_text()), overrides)))
+    merged = _merge(yaml.safe_load(path.read_text()), overrides)
+    path.write_text(yaml.safe_dump(merged, sort_keys=False))  # keep the order exp show uses
 
 
 def copy_project(dest: Path, overrides: dict[str, Any] | None = None, shrink: bool = True) -> Path:
