@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 from tests.conftest import copy_project, run, tool_env
 from tests.servers import serving
@@ -46,8 +48,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI installs it")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
@@ -78,10 +79,14 @@ def _page(browser: Browser, **options: object) -> Page:
 
 
 def _close_assistant(page: Page) -> None:
-    """The assistant side panel takes a third of the page; a person closes it."""
-    close = page.get_by_role("button", name="Close")
-    if close.count():
-        close.first.click()
+    """The assistant side panel, where it opens, takes a third of the page: close it."""
+    panel = page.get_by_text("MLflow Assistant", exact=True).first
+    try:
+        panel.wait_for(timeout=5_000)
+    except PlaywrightTimeout:
+        return  # not opened this time
+    page.get_by_role("button", name="Close").first.click()
+    panel.wait_for(state="hidden")
 
 
 def _run_names(page: Page) -> list[str]:
@@ -139,10 +144,16 @@ def test_chart_view_overlays_val_loss_per_epoch_of_both_runs(
     _close_assistant(page)
     page.locator("label:has(input[value=CHART])").click()
     page.get_by_placeholder("Search metric charts").fill("loss")
-    title = page.get_by_text("val_loss", exact=True)
-    title.first.wait_for()
-    # A line per run: both run names are in the chart legends.
-    page.get_by_text("lr=0.01", exact=True).nth(1).wait_for()
+    cards = page.get_by_test_id("experiment-view-compare-runs-card")
+    for metric in ("val_loss", "train_loss"):
+        card = cards.filter(has=page.locator(f"h4[title={metric}]"))
+        # A line per run over the steps (epochs), each named in the legend.
+        card.get_by_text(f"lr=0.01 ({metric})", exact=True).wait_for()
+        legend = card.get_by_text(re.compile(rf"^baseline [0-9a-f]{{7}} \({metric}\)$"))
+        assert legend.count() == 1, card.inner_text()
+        assert card.get_by_text("Step", exact=True).count() == 1
+        assert card.locator(".scatterlayer .trace path.js-line").count() >= 2
+    _close_assistant(page)  # it may open late
     page.screenshot(path=shots / "charts-loss.png")
 
 
