@@ -80,12 +80,12 @@ def _page(browser: Browser, **options: object) -> Page:
 
 def _close_assistant(page: Page) -> None:
     """The assistant side panel, where it opens, takes a third of the page: close it."""
-    panel = page.get_by_text("MLflow Assistant", exact=True).first
+    panel = page.get_by_placeholder(re.compile("^Ask a question")).first
     try:
         panel.wait_for(timeout=5_000)
     except PlaywrightTimeout:
         return  # not opened this time
-    page.get_by_role("button", name="Close").first.click()
+    page.get_by_role("button", name="Close").filter(visible=True).last.click()
     panel.wait_for(state="hidden")
 
 
