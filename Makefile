@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pipeline test test-fast screenshots lint ui lock clean
+.PHONY: help setup pipeline test test-fast screenshots lint ui team-up team-down lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,12 @@ ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	@echo "In the UI pick *Model training* (top left; it is remembered), then the experiment."
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
+team-up: setup ## Start a local team stack (PostgreSQL, S3, MLflow with auth); prints the env
+	$(BIN)/python -m epochline.teamstack up --dir .team
+
+team-down: setup ## Stop the local team stack and delete its state (.team/)
+	$(BIN)/python -m epochline.teamstack down --dir .team
+
 lock: setup ## Re-pin requirements.lock from the venv
 	{ head -2 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^epochline' \
 	  | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > requirements.lock.new
@@ -51,3 +57,4 @@ clean: ## Remove the venv, DVC outputs, the local MLflow store and generated fil
 	  data/normalized.parquet data/scaler.json data/split models/model.pt models/model.json \
 	  reports/test_predictions.parquet reports/retrain dvc_plots .epochline-retrain.lock* \
 	  .pytest_cache .ruff_cache .mypy_cache src/epochline.egg-info
+	@test ! -d .team || echo "note: a team stack may still run from .team/: make team-down"

@@ -11,7 +11,7 @@ import typer
 
 from epochline.errors import UserError
 from epochline.lock import LockBusy
-from epochline.runner import handle_sigterm, setup_logging
+from epochline.runner import handle_sigterm, is_service_error, setup_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("epochline.cli")
@@ -36,6 +36,13 @@ def _guard(work: Callable[[], Any], failure_code: int = 1) -> Any:
         raise typer.Exit(exc.exit_code) from None
     except UserError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(failure_code) from None
+    except Exception as exc:
+        if not is_service_error(exc):
+            raise
+        from epochline.tracking import describe_failure, tracking_uri
+
+        typer.echo(f"error: {describe_failure(exc, tracking_uri())}", err=True)
         raise typer.Exit(failure_code) from None
 
 

@@ -22,11 +22,19 @@ class Registry:
     def __init__(self, client: MlflowClient, name: str) -> None:
         self.client, self.name = client, name
 
+    def exists(self) -> bool:
+        # A search, not a get: with basic auth, getting a model that does not exist yet
+        # answers 403 (no permission on a missing resource), not 404.
+        found = self.client.search_registered_models(filter_string=f"name = '{self.name}'")
+        return any(m.name == self.name for m in found)
+
     def alias(self, alias: str) -> ModelVersion | None:
         try:
             return self.client.get_model_version_by_alias(self.name, alias)
         except MlflowException as exc:
             if exc.error_code in _NOT_FOUND:
+                return None
+            if exc.error_code == "PERMISSION_DENIED" and not self.exists():
                 return None
             raise
 
@@ -39,14 +47,16 @@ class Registry:
         return next((v for v in self.versions() if v.tags.get(tag) == value), None)
 
     def register(self, model_uri: str, run_id: str, model_digest: str) -> ModelVersion:
-        try:
-            self.client.get_registered_model(self.name)
-        except MlflowException as exc:
-            if exc.error_code not in _NOT_FOUND:
-                raise
+        if not self.exists():
             self.client.create_registered_model(self.name)
         tags = tag_values({"model_digest": model_digest})
-        return self.client.create_model_version(self.name, model_uri, run_id=run_id, tags=tags)
+        # A server (not SQLite) insists on the logged model's id for a models:/m-… source.
+        model_id = (
+            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        )
+        return self.client.create_model_version(
+            self.name, model_uri, run_id=run_id, tags=tags, model_id=model_id
+        )
 
     def mark_challenger(self, version: str) -> None:
         self.client.set_registered_model_alias(self.name, CHALLENGER, version)

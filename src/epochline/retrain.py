@@ -165,6 +165,11 @@ def _unchanged(registry: Registry, known: ModelVersion, trained: TrainedModel) -
 
 def _judge_and_record(params: Params, experiment_id: str, trained: TrainedModel) -> Outcome:
     registry = Registry(tracking.client(), params.tracking.registered_model_name)
+    # The first write, and a harmless one: a user who may only read (basic auth gives a
+    # read-only user no write on the run, yet lets anyone create a registered model) is
+    # stopped here, before a model or a version exists.
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    registry.client.set_tag(trained.run_id, "epochline.retrain.attempted", when)
     # By what the model is (weights and config), not by the bytes of a file.
     known = registry.version_with_tag("model_digest", trained.model_digest)
     if known is not None and known.tags.get("epochline.decision"):
@@ -215,17 +220,31 @@ def _commit(outcome: Outcome, incoming_dir: str) -> None:
     run_tool(["git", "commit", "-q", "-m", message, "--", *paths_], "git commit")
 
 
+def _trained_here(experiment_id: str) -> TrainedModel:
+    """The pipeline's model as this store knows it; trained again if the store lacks it.
+
+    A fresh machine that pulled the outputs from the DVC remote but talks to another store
+    has nothing to register. Training is deterministic, so training again reproduces
+    the same bytes (dvc.lock does not change) and logs the run here.
+    """
+    try:
+        return tracking.pipeline_model(experiment_id)
+    except tracking.ModelNotInStore as exc:
+        log.warning("%s: training it again against this store", exc)
+        dvc_repro("--force", "--downstream", "train")
+        return tracking.pipeline_model(experiment_id)
+
+
 def retrain(commit: bool = False, push: bool = False) -> Outcome:
     params = load_params()
     with exclusive(Path(params.retrain.lock_file)):
         dvc_repro()
         experiment_id = tracking.connect(params.tracking)
-        trained = tracking.pipeline_model(experiment_id)
+        trained = _trained_here(experiment_id)
         try:
             outcome = _judge_and_record(params, experiment_id, trained)
         except MlflowException as exc:
-            first = str(exc).splitlines()[0][:300]
-            raise RetrainFailed(f"MLflow at {tracking.tracking_uri()}: {first}") from None
+            raise RetrainFailed(tracking.describe_failure(exc, tracking.tracking_uri())) from None
         if outcome.status == "unchanged":
             return outcome
         # On record before --commit/--push, which can fail; the summary comes at the end.

@@ -45,4 +45,20 @@ def run_main(main: Callable[[], int | None]) -> NoReturn:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         code = 130
+    except Exception as exc:
+        if not is_service_error(exc):
+            raise  # a bug: the traceback is what a developer needs
+        from epochline.tracking import describe_failure, tracking_uri  # mlflow is loaded
+
+        print(f"error: {describe_failure(exc, tracking_uri())}", file=sys.stderr)
+        code = 1
     sys.exit(code)
+
+
+# Failures of the services a stage talks to (the tracking server, its HTTP client): the
+# user fixes the service or the settings, so one line, not a traceback.
+_SERVICE_MODULES = ("mlflow.", "requests.", "urllib3.")
+
+
+def is_service_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(_SERVICE_MODULES)

@@ -117,6 +117,8 @@ class Stack:
             "MLFLOW_TRACKING_PASSWORD": self.trainer.password,
             "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
             "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
+            # Read by deploy/scheduled-retrain.sh; by hand: dvc remote modify --local …
+            "DVC_REMOTE_ENDPOINT": self.s3_endpoint,
         }
 
     def dvc_remote_commands(self) -> list[str]:

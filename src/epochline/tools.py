@@ -47,12 +47,12 @@ def dvc_remote() -> str | None:
     return name if done.returncode == 0 and name else None
 
 
-def dvc_repro() -> str | None:
-    """`dvc repro`, without DVC's `dvc push` hint where no remote is configured.
+def dvc_repro(*args: str) -> str | None:
+    """`dvc repro [args]`, without DVC's `dvc push` hint where no remote is configured.
 
     Returns the default remote's name (None: no remote).
     """
     remote = dvc_remote()
     drop = () if remote else (PUSH_HINT,)
-    run_tool([sys.executable, "-m", "dvc", "repro"], "pipeline (dvc repro)", drop)
+    run_tool([sys.executable, "-m", "dvc", "repro", *args], "pipeline (dvc repro)", drop)
     return remote

@@ -13,6 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import unquote, urlsplit
+from urllib.request import Request, urlopen
 
 import mlflow
 import pandas as pd
@@ -57,6 +60,7 @@ def project_root() -> Path:
 
 
 def tracking_uri() -> str:
+    """The store as configured (credentials in an http URI included: see connect)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / STORE_FILE}"
 
 
@@ -65,16 +69,87 @@ def safe_uri(uri: str) -> str:
     return re.sub(r"//[^/@]*@", "//", uri)
 
 
+# Against a server: every request gives up after this long and retries this often (with
+# MLflow's backoff of 2 s, 4 s), unless the user set MLFLOW_HTTP_REQUEST_* themselves.
+HTTP_TIMEOUT_S, HTTP_RETRIES = 20, 2
+PROBE_TIMEOUT_S = 5  # the first contact: a server that accepts but never answers
+
+
+def _credentials_out_of_uri(uri: str) -> str:
+    """`http://user:pass@host` → `http://host` with the credentials in MLflow's env vars.
+
+    MLflow prints the tracking URI (`View run … at: http://user:pass@…`); without the
+    credentials in it, nothing can. Credentials already in the env vars win.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or parts.username is None:
+        return uri
+    os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(parts.username))
+    if parts.password is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(parts.password))
+    clean = safe_uri(uri)
+    os.environ["MLFLOW_TRACKING_URI"] = clean  # also for the stages DVC starts
+    return clean
+
+
+def _probe(uri: str) -> None:
+    """Fail in seconds, with one line, where a server is down, hangs or refuses us."""
+    request = Request(f"{uri.rstrip('/')}/health")
+    try:
+        with urlopen(request, timeout=PROBE_TIMEOUT_S):
+            return
+    except HTTPError:
+        return  # it answers; what it thinks of us shows on the first API call
+    except (URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingUnavailable(
+            f"MLflow server {uri} does not answer within {PROBE_TIMEOUT_S} s ({reason}); "
+            "check that it runs and that MLFLOW_TRACKING_URI is right"
+        ) from None
+
+
+def describe_failure(exc: Exception, uri: str) -> str:
+    """One line for a failed call to the store: which server, what it said, what to fix."""
+    first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    code = getattr(exc, "error_code", "")
+    hint = {
+        "UNAUTHENTICATED": "; check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD",
+        "PERMISSION_DENIED": "; this user lacks the permission: ask an MLflow admin for it",
+    }.get(code, "")
+    return f"MLflow at {safe_uri(uri)}: {first}{hint}"
+
+
+def _experiment_id(name: str, location: str | None) -> str:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.tags.get(EXPERIMENT_KIND[0]) is None:
+            mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
+        return experiment.experiment_id
+    try:
+        return mlflow.create_experiment(
+            name, artifact_location=location, tags=dict([EXPERIMENT_KIND])
+        )
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        # Another process created it between our two calls (two clones, one server).
+        found = mlflow.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
 def connect(params: TrackingParams) -> str:
     """Point MLflow at the store and return the experiment id, creating it if needed."""
-    # Fail in seconds, not the ~4 minutes of MLflow's default retries, if a server is down.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(HTTP_RETRIES))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(HTTP_TIMEOUT_S))
     if not sys.stderr.isatty():  # under DVC or a scheduler: log lines, not progress bars
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    uri = tracking_uri()
+    uri = _credentials_out_of_uri(tracking_uri())
     mlflow.set_tracking_uri(uri)
     local = uri.startswith("sqlite:")
+    if uri.startswith(("http://", "https://")):
+        _probe(uri)
     root = project_root()
     # Parallel first writers on a fresh SQLite store race on schema creation; serialise
     # the first contact (which creates the schema) and the experiment's creation.
@@ -82,20 +157,10 @@ def connect(params: TrackingParams) -> str:
     try:
         if lock:
             lock.acquire(timeout=120)
-        experiment = mlflow.get_experiment_by_name(params.experiment_name)
-        if experiment is not None:
-            if experiment.tags.get(EXPERIMENT_KIND[0]) is None:
-                mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
-            return experiment.experiment_id
         location = (root / ARTIFACT_DIR).as_uri() if local else None
-        return mlflow.create_experiment(
-            params.experiment_name, artifact_location=location, tags=dict([EXPERIMENT_KIND])
-        )
+        return _experiment_id(params.experiment_name, location)
     except MlflowException as exc:
-        first = str(exc).splitlines()[0][:200]
-        raise TrackingUnavailable(
-            f"MLflow tracking store {safe_uri(uri)} is not usable: {first}"
-        ) from None
+        raise TrackingUnavailable(describe_failure(exc, uri)) from None
     finally:
         if lock:
             lock.release()
@@ -216,14 +281,18 @@ def describe(trained: TrainedModel, test_metrics: dict[str, float]) -> str:
     return f"{scores} · {trained.provenance}"
 
 
+class ModelNotInStore(UserError):
+    """The outputs say which model train made, but this store holds no run of it."""
+
+
 def pipeline_model(experiment_id: str) -> TrainedModel:
     """The run holding the model that train last wrote (models/model.json says which)."""
     info = read_json(MODEL_INFO, "train's model info")
     found = find_training_run(experiment_id, info["train_key"], info["model_digest"])
     if found is None:
-        raise UserError(
+        raise ModelNotInStore(
             f"{MODEL_INFO}: no run in the MLflow store {safe_uri(tracking_uri())} holds model "
-            f"{info['model_digest']}; train it there again: dvc repro --force train"
+            f"{info['model_digest']}; train it there again: dvc repro --force --downstream train"
         )
     return found
 

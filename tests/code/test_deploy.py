@@ -26,6 +26,7 @@ ENV_EXAMPLE = SYSTEMD / "retrain.env.example"
 CHECK_JSONSCHEMA = Path(sys.executable).absolute().parent / "check-jsonschema"
 PLACEHOLDER = "/srv/epochline"
 RETRAIN = "epochline retrain --commit --push"
+SCRIPT_REL = "deploy/scheduled-retrain.sh"
 LOCK_BUSY = 75
 
 
@@ -89,11 +90,20 @@ def test_workflow_steps() -> None:
     python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
     assert python["with"]["python-version"] == "3.11"
     runs = [s.get("run", "") for s in steps]
-    retrain = next(i for i, run in enumerate(runs) if RETRAIN in run)
-    assert str(LOCK_BUSY) in runs[retrain]
-    assert any("git push" in run for run in runs[retrain + 1 :]), "no git push after retrain"
+    # The workflow runs the script the team-mode tests run (tests/team), nothing else.
+    retrain = next(i for i, run in enumerate(runs) if run.strip() == f"bash {SCRIPT_REL}")
+    assert "DVC_REMOTE_ENDPOINT" in steps[retrain]["env"]
     assert any("make setup" in run for run in runs[:retrain])
     assert any("git config user.email" in run for run in runs[:retrain])
+
+
+def test_scheduled_retrain_script_pulls_retrains_skips_on_75_and_pushes() -> None:
+    script = (REPO / SCRIPT_REL).read_text()
+    pull, retrain, push = (script.index(s) for s in ("dvc pull", RETRAIN, "\ngit push"))
+    assert pull < retrain < push
+    assert f'"$rc" -eq {LOCK_BUSY}' in script
+    check = subprocess.run(["bash", "-n", str(REPO / SCRIPT_REL)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
 
 
 def _crontab_entries() -> list[tuple[str, str]]:
@@ -242,3 +252,28 @@ def test_scheduler_runs_retrain_and_names_tracking_uri(path: Path) -> None:
 def test_env_example_lists_variable(variable: str) -> None:
     lines = ENV_EXAMPLE.read_text().splitlines()
     assert any(line.lstrip("#").startswith(f"{variable}=") for line in lines)
+
+
+TEAM = DEPLOY / "team"
+
+
+def test_team_compose_file_passes_the_compose_specification() -> None:
+    check = subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec",
+         str(TEAM / "compose.yaml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    services = yaml.safe_load((TEAM / "compose.yaml").read_text())["services"]
+    assert {"postgres", "minio", "mlflow"} <= set(services)
+    command = " ".join(map(str, services["mlflow"].get("command", [])))
+    assert "basic-auth" in command and "--artifacts-destination" in command
+
+
+def test_team_env_example_holds_placeholders_only() -> None:
+    values = [
+        line.split("=", 1)[1]
+        for line in (TEAM / "env.example").read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    ]
+    assert values and all(v.startswith("change-me") for v in values), values
