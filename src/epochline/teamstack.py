@@ -486,6 +486,10 @@ def _mlflow_env(parts: dict[str, Any], auth_ini: Path) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": parts["aws_secret_access_key"],
         "AWS_DEFAULT_REGION": REGION,
         "AWS_EC2_METADATA_DISABLED": "true",  # no credential hunt on a machine without IMDS
+        # An unreachable object store: the server answers 500 after one retry, not after
+        # botocore's default five attempts, and the client's own retries stay short.
+        "AWS_RETRY_MODE": "standard",
+        "AWS_MAX_ATTEMPTS": "2",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         # The job runner (GenAI scorers, prompt optimisation; nothing epochline uses) would add
         # seven huey consumer processes, ~1.4 GB and seconds of start and stop time.
