@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -276,3 +277,21 @@ def test_the_same_model_trained_again_registers_nothing_and_the_registry_says_wh
     assert other.info.run_id != registry(project).get_model_version(NAME, "1").run_id
     assert tags(project, "1")["epochline.identical_run"] == other.info.run_id
     assert other.data.tags["epochline.registered_version"] == "1"
+
+
+def test_outputs_without_their_run_in_the_store_are_trained_again_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    # A runner that pulled the outputs but talks to another (here: an empty) store.
+    project = copy_project(tmp_path / "project")
+    run(["dvc", "repro"], project)
+    lock = (project / "dvc.lock").read_bytes()
+    model_pt = (project / "models/model.pt").read_bytes()
+    (project / "mlflow.db").unlink()
+    shutil.rmtree(project / "mlartifacts")
+    done = epochline(project, "retrain")
+    assert "training it again against this store" in done.stderr
+    assert "PROMOTED challenger v1" in done.stdout, done.stdout
+    # Deterministic: the same bytes, so DVC's record of the outputs does not change.
+    assert (project / "models/model.pt").read_bytes() == model_pt
+    assert (project / "dvc.lock").read_bytes() == lock
