@@ -26,6 +26,7 @@ from epochline.errors import UserError
 from epochline.files import read_json, read_parquet, write_json, write_with
 from epochline.lock import exclusive
 from epochline.params import Params, load_params
+from epochline.pipeline import trained_here
 from epochline.registry import CHAMPION, Registry, tag_values
 from epochline.splitting import TRAIN, assign, key_columns
 from epochline.tools import dvc_repro, run_tool
@@ -220,27 +221,12 @@ def _commit(outcome: Outcome, incoming_dir: str) -> None:
     run_tool(["git", "commit", "-q", "-m", message, "--", *paths_], "git commit")
 
 
-def _trained_here(experiment_id: str) -> TrainedModel:
-    """The pipeline's model as this store knows it; trained again if the store lacks it.
-
-    A fresh machine that pulled the outputs from the DVC remote but talks to another store
-    has nothing to register. Training is deterministic, so training again reproduces
-    the same bytes (dvc.lock does not change) and logs the run here.
-    """
-    try:
-        return tracking.pipeline_model(experiment_id)
-    except tracking.ModelNotInStore as exc:
-        log.warning("%s: training it again against this store", exc)
-        dvc_repro("--force", "--downstream", "train")
-        return tracking.pipeline_model(experiment_id)
-
-
 def retrain(commit: bool = False, push: bool = False) -> Outcome:
     params = load_params()
     with exclusive(Path(params.retrain.lock_file)):
         dvc_repro()
         experiment_id = tracking.connect(params.tracking)
-        trained = _trained_here(experiment_id)
+        trained = trained_here(experiment_id)
         try:
             outcome = _judge_and_record(params, experiment_id, trained)
         except MlflowException as exc:
