@@ -16,7 +16,19 @@ from mlflow.tracking import MlflowClient
 
 from epochline import teamstack
 from epochline.teamstack import Credentials, Stack
-from tests.conftest import run, tool_env
+from tests.conftest import copy_project, run, tool_env
+
+# Every request to a basic-auth server checks the password hash (~0.5 s here), so each
+# epoch's metrics cost that much: the team tests train for few epochs.
+EPOCHS = 8
+
+
+def team_project(dest: Path, **sections: dict[str, object]) -> Path:
+    """A shrunk project for the team tests: few epochs, a floor any first model passes."""
+    overrides = {"train": {"epochs": EPOCHS}, "retrain": {"min_metric": 0.0}}
+    for name, values in sections.items():
+        overrides[name] = {**overrides.get(name, {}), **values}
+    return copy_project(dest, overrides)
 
 
 def _postgres_installed() -> bool:

@@ -12,8 +12,16 @@ import psycopg2
 import pytest
 
 from epochline.teamstack import Stack
-from tests.conftest import copy_project, run, tool_env
-from tests.team.conftest import bucket_keys, client, team_run, user_env, with_remote
+from tests.conftest import run, tool_env
+from tests.team.conftest import (
+    EPOCHS,
+    bucket_keys,
+    client,
+    team_project,
+    team_run,
+    user_env,
+    with_remote,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.team]
 
@@ -27,7 +35,7 @@ def _experiment_runs(stack: Stack, experiment: str) -> list[mlflow.entities.Run]
 
 
 def test_repro_and_exp_run_land_in_postgres_and_the_bucket(stack: Stack, tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project", {"tracking": {"experiment_name": "rows"}})
+    project = team_project(tmp_path / "project", tracking={"experiment_name": "rows"})
     env = user_env(stack)
     team_run(["dvc", "repro"], project, env)
     run(["git", "commit", "-qam", "results"], project)
@@ -38,7 +46,7 @@ def test_repro_and_exp_run_land_in_postgres_and_the_bucket(stack: Stack, tmp_pat
     for r in runs:
         assert r.info.status == "FINISHED" and "test_accuracy" in r.data.metrics
         history = client(stack).get_metric_history(r.info.run_id, "val_loss")
-        assert [m.step for m in history] == list(range(1, 31))
+        assert [m.step for m in history] == list(range(1, EPOCHS + 1))
         assert {d.dataset.name for d in r.inputs.dataset_inputs} == {"train", "val", "test"}
     # The rows themselves, in PostgreSQL.
     with psycopg2.connect(stack.database_uri.replace("postgresql+psycopg2", "postgresql")) as db:
@@ -50,7 +58,7 @@ def test_repro_and_exp_run_land_in_postgres_and_the_bucket(stack: Stack, tmp_pat
         assert sorted(cur.fetchall())[1] == ("lr=0.01", "FINISHED")
         cur.execute("SELECT count(*) FROM metrics m JOIN runs r ON m.run_uuid = r.run_uuid "
                     "WHERE r.name = 'lr=0.01' AND m.key = 'val_loss'")  # fmt: skip
-        assert cur.fetchone() == (30,)
+        assert cur.fetchone() == (EPOCHS,)
     # The artifacts, in the bucket: the checkpoint behind the logged model, and the plots.
     keys = bucket_keys(stack, "mlartifacts/")
     assert any(k.endswith("/artifacts/checkpoint/model.pt") or k.endswith("model.pt") for k in keys)
@@ -69,7 +77,7 @@ def _fresh_clone(origin: Path, dest: Path) -> Path:
 
 
 def test_scheduled_retrain_from_two_fresh_clones(stack: Stack, tmp_path: Path) -> None:
-    seed = copy_project(tmp_path / "seed")
+    seed = team_project(tmp_path / "seed")
     with_remote(seed, stack, "dvc-scheduled")
     origin = tmp_path / "origin.git"
     run(["git", "clone", "-q", "--bare", str(seed), str(origin)], tmp_path)
@@ -118,9 +126,7 @@ def test_scheduled_retrain_from_two_fresh_clones(stack: Stack, tmp_path: Path) -
 
 def test_two_clones_training_at_once_both_land(stack: Stack, tmp_path: Path) -> None:
     projects = [
-        copy_project(
-            tmp_path / f"p{i}", {"train": {"lr": lr}, "tracking": {"experiment_name": "together"}}
-        )
+        team_project(tmp_path / f"p{i}", train={"lr": lr}, tracking={"experiment_name": "together"})
         for i, lr in enumerate((0.02, 0.03))
     ]
     env = tool_env(**user_env(stack))
@@ -142,7 +148,7 @@ def _error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def test_wrong_password_fails_fast_naming_the_server(stack: Stack, tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project")
+    project = team_project(tmp_path / "project")
     team_run(["dvc", "repro", "split"], project, user_env(stack))  # no MLflow before train
     started = time.monotonic()
     done = team_run(
@@ -159,7 +165,7 @@ def test_wrong_password_fails_fast_naming_the_server(stack: Stack, tmp_path: Pat
 
 
 def test_read_only_user_cannot_register_and_is_told_so(stack: Stack, tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project", {"tracking": {"registered_model_name": "ro"}})
+    project = team_project(tmp_path / "project", tracking={"registered_model_name": "ro"})
     team_run(["dvc", "repro"], project, user_env(stack))  # trained by trainer
     done = team_run(["epochline", "retrain"], project, user_env(stack, stack.viewer), check=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr

@@ -16,8 +16,8 @@ import psycopg2
 import pytest
 
 from epochline.teamstack import Stack
-from tests.conftest import copy_project, run, tool_env
-from tests.team.conftest import bucket_keys, client, team_run, user_env, with_remote
+from tests.conftest import tool_env
+from tests.team.conftest import bucket_keys, client, team_project, team_run, user_env, with_remote
 
 pytestmark = [pytest.mark.slow, pytest.mark.team]
 
@@ -34,7 +34,7 @@ def _error_lines(text: str) -> list[str]:
 def test_no_secret_in_params_tags_artifacts_dvc_files_logs_or_reports(
     stack: Stack, tmp_path: Path
 ) -> None:
-    project = copy_project(tmp_path / "project", {"tracking": {"experiment_name": "secrets"}})
+    project = team_project(tmp_path / "project", tracking={"experiment_name": "secrets"})
     with_remote(project, stack, "dvc-secrets")
     password = stack.trainer.password
     # The credentials inside the URI, as some people set them.
@@ -45,8 +45,6 @@ def test_no_secret_in_params_tags_artifacts_dvc_files_logs_or_reports(
         "AWS_SECRET_ACCESS_KEY": stack.aws_secret_access_key,
     }
     logs = [team_run(["epochline", "repro"], project, env)]
-    run(["git", "commit", "-qam", "results"], project)
-    logs.append(team_run(["dvc", "exp", "run", "-S", "train.lr=0.01"], project, env))
     logs.append(team_run(["epochline", "retrain", "--push"], project, env))
     secrets = {password, stack.aws_secret_access_key, stack.aws_access_key_id}
 
@@ -84,7 +82,7 @@ def test_no_secret_in_params_tags_artifacts_dvc_files_logs_or_reports(
 def test_object_store_down_fails_the_run_on_the_server_with_one_line(
     stack: Stack, tmp_path: Path
 ) -> None:
-    project = copy_project(tmp_path / "project", {"tracking": {"experiment_name": "no-s3"}})
+    project = team_project(tmp_path / "project", tracking={"experiment_name": "no-s3"})
     env = user_env(stack)
     team_run(["dvc", "repro", "split"], project, env)
     _kill(stack, "s3")
@@ -108,8 +106,8 @@ def test_object_store_down_fails_the_run_on_the_server_with_one_line(
 def test_server_stopped_mid_run_fails_in_seconds_with_one_line(
     stack: Stack, tmp_path: Path
 ) -> None:
-    long = {"train": {"epochs": 5000}, "tracking": {"experiment_name": "killed"}}
-    project = copy_project(tmp_path / "project", long)
+    long = {"epochs": 5000}  # still training when the server goes
+    project = team_project(tmp_path / "project", train=long, tracking={"experiment_name": "killed"})
     env = user_env(stack)
     team_run(["dvc", "repro", "split"], project, env)
     repro = subprocess.Popen(
