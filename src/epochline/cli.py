@@ -11,7 +11,7 @@ import typer
 
 from epochline.errors import UserError
 from epochline.lock import LockBusy
-from epochline.runner import handle_sigterm, is_service_error, setup_logging
+from epochline.runner import handle_sigterm, service_failure, setup_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("epochline.cli")
@@ -38,11 +38,10 @@ def _guard(work: Callable[[], Any], failure_code: int = 1) -> Any:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(failure_code) from None
     except Exception as exc:
-        if not is_service_error(exc):
+        line = service_failure(exc)
+        if line is None:
             raise
-        from epochline.tracking import describe_failure, tracking_uri
-
-        typer.echo(f"error: {describe_failure(exc, tracking_uri())}", err=True)
+        typer.echo(f"error: {line}", err=True)
         raise typer.Exit(failure_code) from None
 
 

@@ -46,11 +46,10 @@ def run_main(main: Callable[[], int | None]) -> NoReturn:
         print("error: interrupted", file=sys.stderr)
         code = 130
     except Exception as exc:
-        if not is_service_error(exc):
+        line = service_failure(exc)
+        if line is None:
             raise  # a bug: the traceback is what a developer needs
-        from epochline.tracking import describe_failure, tracking_uri  # mlflow is loaded
-
-        print(f"error: {describe_failure(exc, tracking_uri())}", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
         code = 1
     sys.exit(code)
 
@@ -60,5 +59,10 @@ def run_main(main: Callable[[], int | None]) -> NoReturn:
 _SERVICE_MODULES = ("mlflow.", "requests.", "urllib3.")
 
 
-def is_service_error(exc: BaseException) -> bool:
-    return type(exc).__module__.startswith(_SERVICE_MODULES)
+def service_failure(exc: Exception) -> str | None:
+    """The one line for a failed call to a service; None for anything else (a bug)."""
+    if not type(exc).__module__.startswith(_SERVICE_MODULES):
+        return None
+    from epochline.tracking import describe_failure, tracking_uri  # mlflow is loaded by now
+
+    return describe_failure(exc, tracking_uri())

@@ -40,8 +40,8 @@ def _config(params: Params, features: list[str]) -> dict[str, object]:
 def _training_key(
     params: Params, config: dict[str, object], scaler: MinMaxScaler, data: str
 ) -> str:
-    code = {Path(m.__file__ or "").name: Path(m.__file__ or "").read_text() for m in _TRAINING_CODE}
-    code["train"] = Path(__file__).read_text()
+    files = [Path(m.__file__ or "") for m in _TRAINING_CODE] + [Path(__file__)]
+    code = {f.name: f.read_text() for f in files}
     return json_digest({
         "train": params.train.model_dump(), "config": config, "scaler": scaler.to_dict(),
         "data": data, "code": json_digest(code), "torch": torch.__version__,
