@@ -96,6 +96,16 @@ def new_batch(
 
 
 @app.command()
+def baselines() -> None:
+    """Compare the network with yardsticks on the same split: the majority class and a
+    scikit-learn logistic regression fitted on the same training rows (run after repro)."""
+    from epochline.baselines import against_pipeline
+    from epochline.params import load_params
+
+    typer.echo(_guard(lambda: against_pipeline(load_params())))
+
+
+@app.command()
 def predict(
     input: Annotated[Path, typer.Option("--input", help="CSV or Parquet of raw feature rows")],
     output: Annotated[Path, typer.Option("--output", help="CSV to write predictions to")],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 
 from epochline.errors import UserError
 from epochline.params import DataParams
-from epochline.schema import validate_rows, validate_table
+from epochline.schema import LabelCoder, Schema, check_ranges, conform, infer
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +60,35 @@ def make_synthetic(
     return df
 
 
+_SEPARATORS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
 def read_table(path: Path) -> pd.DataFrame:
+    """A .parquet file, or a comma-separated UTF-8 .csv (a byte-order mark is fine)."""
     try:
         if path.suffix == ".parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        df = pd.read_csv(path, encoding="utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: file is empty; allowed: a table with a header and rows") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "allowed: UTF-8 CSV: convert it, e.g. iconv -f latin1 -t utf-8"
+        ) from None
     except (pd.errors.ParserError, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"{path}: cannot be read as a table ({first})") from None
+    header = str(df.columns[0])
+    separator = next((name for sep, name in _SEPARATORS.items() if sep in header), None)
+    if len(df.columns) == 1 and separator is not None:
+        raise UserError(
+            f"{path}: reads as one column ({header[:40]!r}): the file looks {separator}-separated; "
+            "allowed: comma-separated CSV (UTF-8) or Parquet"
+        )
+    return df
 
 
 def table_files(folder: Path) -> list[Path]:
@@ -96,16 +114,7 @@ def _source_files(source: Path) -> list[Path]:
     return [source]
 
 
-def _checked(path: Path, params: DataParams, features: list[str] | None) -> pd.DataFrame:
-    df = read_table(path)
-    if features is None:
-        features = params.feature_columns(df.columns)
-        if not features:
-            raise UserError(f"{path}: no feature columns besides '{params.label_column}'")
-    return validate_rows(df, str(path), features, params.label_column, params.id_column)
-
-
-def _base(params: DataParams) -> list[tuple[str, pd.DataFrame]]:
+def _base(params: DataParams) -> list[tuple[str, Path | pd.DataFrame]]:
     if params.source == "synthetic":
         if params.id_column is not None:
             raise UserError(
@@ -114,10 +123,29 @@ def _base(params: DataParams) -> list[tuple[str, pd.DataFrame]]:
             )
         rows = make_synthetic(params.n_rows, params.n_features, params.seed, params.label_column)
         return [("synthetic", rows)]
-    files = _source_files(Path(params.source))
-    first = _checked(files[0], params, None)
-    rest = [(str(f), _checked(f, params, params.feature_columns(first.columns))) for f in files[1:]]
-    return [(str(files[0]), first), *rest]
+    return [(str(f), f) for f in _source_files(Path(params.source))]
+
+
+def _frame(source: Path | pd.DataFrame) -> pd.DataFrame:
+    return source if isinstance(source, pd.DataFrame) else read_table(source)
+
+
+def load_parts(params: DataParams) -> tuple[Schema, list[tuple[str, pd.DataFrame]]]:
+    """The schema, then the base table and every incoming batch, in name order, each file
+    conformed to the schema inferred from the first one."""
+    incoming = Path(params.incoming_dir)
+    batches = table_files(incoming) if incoming.is_dir() else []
+    (first_where, first_source), *rest = _base(params) + [(str(b), b) for b in batches]
+    first = _frame(first_source)
+    schema = infer(first, first_where, params)
+    labels = LabelCoder(params.label_column, params.positive_class)
+    parts = [(first_where, conform(first, first_where, schema, labels))]
+    parts += [(where, conform(_frame(source), where, schema, labels)) for where, source in rest]
+    schema = replace(schema, classes=labels.classes(params.source))
+    log.info(
+        "source %s: %d rows; %d incoming batch(es)", params.source, len(parts[0][1]), len(batches)
+    )
+    return schema, parts
 
 
 def _check_ids_unique(parts: list[tuple[str, pd.DataFrame]], id_column: str) -> None:
@@ -132,31 +160,24 @@ def _check_ids_unique(parts: list[tuple[str, pd.DataFrame]], id_column: str) -> 
             seen[value] = where
 
 
-def load_parts(params: DataParams) -> list[tuple[str, pd.DataFrame]]:
-    """The base table and then every incoming batch, in name order, each file validated."""
-    parts = _base(params)
-    columns = list(parts[0][1].columns)
-    features = params.feature_columns(parts[0][1].columns)
-    incoming = Path(params.incoming_dir)
-    batches = table_files(incoming) if incoming.is_dir() else []
-    parts += [(str(b), _checked(b, params, features)[columns]) for b in batches]
-    log.info(
-        "source %s: %d rows; %d incoming batch(es)", params.source, len(parts[0][1]), len(batches)
-    )
-    return parts
-
-
-def assemble(parts: list[tuple[str, pd.DataFrame]], params: DataParams) -> pd.DataFrame:
+def assemble(
+    parts: list[tuple[str, pd.DataFrame]], schema: Schema, params: DataParams
+) -> pd.DataFrame:
     """One table from the parts, after the checks that span files."""
     if params.id_column is not None:
         _check_ids_unique(parts, params.id_column)
     table = pd.concat([df for _, df in parts], ignore_index=True)
-    validate_table(table, params.source, params.label_column, params.min_rows)
+    if len(table) < params.min_rows:
+        raise UserError(
+            f"{params.source}: {len(table)} rows, fewer than data.min_rows = {params.min_rows}"
+        )
+    check_ranges(table, schema, params.source)
     return table
 
 
 def load_raw(params: DataParams) -> pd.DataFrame:
-    return assemble(load_parts(params), params)
+    schema, parts = load_parts(params)
+    return assemble(parts, schema, params)
 
 
 def manifest(parts: list[tuple[str, pd.DataFrame]]) -> list[dict[str, object]]:

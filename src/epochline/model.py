@@ -19,14 +19,15 @@ import torch
 from torch import nn
 
 from epochline.params import TrainParams
-from epochline.scaling import MinMaxScaler
+from epochline.preprocessing import Preprocessor
+from epochline.serving import LIMIT
 
 
 class Classifier(nn.Module):
-    """raw features → min-max scaling → Linear → ReLU → Linear → sigmoid.
+    """inputs → min-max scaling (clipped) → Linear → ReLU → Linear → sigmoid.
 
-    The scaler lives in buffers, so the saved weights take raw rows: what is trained on
-    normalised data is served on raw data without a separate preprocessing step.
+    The scaling lives in buffers, so the saved weights take unscaled inputs (serving.design
+    makes them from raw rows): what is trained on normalised data is served on raw data.
     """
 
     x_min: torch.Tensor
@@ -43,13 +44,21 @@ class Classifier(nn.Module):
         return self.out(torch.relu(self.hidden(normalized))).squeeze(-1)
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        """Probability of class 1 for raw (un-normalised) rows."""
-        normalized = ((raw.double() - self.x_min) / self.x_span).float()
+        """Probability of class 1 for unscaled inputs."""
+        normalized = ((raw.double() - self.x_min) / self.x_span).clamp(-LIMIT, LIMIT).float()
         return torch.sigmoid(self.logits(normalized))
 
-    def set_scaler(self, scaler: MinMaxScaler) -> None:
-        self.x_min.copy_(torch.tensor(scaler.minimum, dtype=torch.float64))
-        self.x_span.copy_(torch.from_numpy(scaler.span))
+    def set_scaler(self, preprocessor: Preprocessor) -> None:
+        self.x_min.copy_(torch.tensor(preprocessor.minimum, dtype=torch.float64))
+        self.x_span.copy_(torch.from_numpy(preprocessor.span))
+
+    @torch.no_grad()
+    def silence_unused_inputs(self, x: torch.Tensor) -> None:
+        """Zero the weights of inputs that are 0 in every training row (a category slot no
+        training row fills): they get no gradient, so they stay 0, and a category first seen
+        when serving adds nothing instead of a random initial weight."""
+        unused = (x == 0).all(dim=0)
+        self.hidden.weight[:, unused] = 0.0
 
 
 def build(n_features: int, hidden_size: int, seed: int) -> Classifier:
@@ -152,6 +161,6 @@ def identity(data: dict[str, Any]) -> str:
 
 def from_checkpoint(data: dict[str, Any]) -> Classifier:
     config = data["config"]
-    model = Classifier(len(config["features"]), config["hidden_size"])
+    model = Classifier(len(config["columns"]), config["hidden_size"])
     model.load_state_dict(data["state_dict"])
     return model.eval()

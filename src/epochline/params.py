@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from epochline.errors import UserError
@@ -24,15 +33,35 @@ class DataParams(_Section):
     source: str = Field("synthetic", min_length=1)
     incoming_dir: str = Field("data/incoming", min_length=1)
     label_column: str = Field("label", min_length=1)
+    positive_class: StrictBool | StrictInt | StrictStr = 1
     id_column: str | None = None
+    features: list[str] | None = None
+    exclude: list[str] = []
+    categorical: list[str] = []
+    max_categories: int = Field(20, ge=1, le=1000)
     n_rows: int = Field(1000, ge=10)
     n_features: int = Field(10, ge=1, le=1000)
     seed: int = Field(42, ge=0, le=2**32 - 1)
     min_rows: int = Field(50, ge=2)
 
-    def feature_columns(self, columns: Iterable[str]) -> list[str]:
-        """Every column but the label and the id, in table order."""
-        return [c for c in columns if c not in (self.label_column, self.id_column)]
+    @field_validator("incoming_dir")
+    @classmethod
+    def _inside_repo(cls, value: str) -> str:
+        # DVC tracks it as a dependency and new-batch writes there: it must be in the repo.
+        parts = PurePosixPath(value).parts
+        if (
+            PurePosixPath(value).is_absolute()
+            or PureWindowsPath(value).is_absolute()
+            or (".." in parts)
+        ):
+            raise ValueError("a folder inside the repository, as a relative path without '..'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_pick_features(self) -> DataParams:
+        if self.features is not None and self.exclude:
+            raise ValueError("data.features or data.exclude, not both")
+        return self
 
 
 class SplitParams(_Section):
@@ -117,9 +146,18 @@ def _expected_type(error: ErrorDetails) -> str:
 
 
 class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML follows YAML 1.1, where `1e-3` is a string; YAML 1.2 and people read a float."""
+    """PyYAML follows YAML 1.1, where `1e-3` is a string and `yes`/`no` are booleans; YAML
+    1.2 (and DVC, which reads params.yaml with ruamel) reads a float and two strings."""
 
 
+_BOOL = "tag:yaml.org,2002:bool"
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)[eE][-+]?\d+$"),
@@ -127,10 +165,20 @@ _Yaml12Loader.add_implicit_resolver(
 )
 
 
+_UNION_TYPES = {"bool": "true/false", "int": "an integer", "str": "text"}
+
+
 def _describe(error: ErrorDetails, path: Path) -> str:
-    key = ".".join(str(part) for part in error["loc"])
+    loc = error["loc"]
+    if loc and str(loc[-1]) in _UNION_TYPES:  # a union names the member that failed last
+        kinds = " or ".join(_UNION_TYPES.values())
+        key = ".".join(str(part) for part in loc[:-1])
+        return f"{path}: {key} = {error.get('input')!r} has the wrong type; allowed: {kinds}"
+    key = ".".join(str(part) for part in loc)
     value = error.get("input")
     kind = error["type"]
+    if isinstance(value, dict) and kind == "value_error":  # a rule across keys of a section
+        return f"{path}: {error['msg'].removeprefix('Value error, ')}"
     if kind == "extra_forbidden":
         allowed = ", ".join(_section(error["loc"][:-1]).model_fields)
         return f"{path}: unknown key '{key}'; allowed: {allowed}"

@@ -5,7 +5,8 @@ from pathlib import Path
 RAW = Path("data/raw.parquet")
 RAW_MANIFEST = Path("data/raw_manifest.json")  # which file each run of raw rows came from
 NORMALIZED = Path("data/normalized.parquet")
-SCALER = Path("data/scaler.json")
+SCHEMA = Path("data/schema.json")  # columns, kinds and classes, from load
+PREPROCESSOR = Path("data/preprocessor.json")  # fills, categories and scaling, from train rows
 SPLIT_DIR = Path("data/split")
 TRAIN = SPLIT_DIR / "train.parquet"
 VAL = SPLIT_DIR / "val.parquet"

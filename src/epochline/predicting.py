@@ -16,7 +16,7 @@ from epochline.errors import UserError
 from epochline.files import write_with
 from epochline.params import load_params
 from epochline.registry import CHAMPION
-from epochline.schema import validate_features
+from epochline.schema import numbers, texts
 
 
 def _load(uri: str, hint: str) -> PyFuncModel:
@@ -27,17 +27,34 @@ def _load(uri: str, hint: str) -> PyFuncModel:
         raise UserError(f"model {uri} cannot be loaded: {first}{hint}") from None
 
 
+def model_rows(df: pd.DataFrame, where: str, inputs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Rows to score in the model's input columns (name, MLflow type): numbers may be empty
+    but not text or inf; categories become text, as the model was trained on them."""
+    if df.empty:
+        raise UserError(f"{where}: has no rows to score")
+    names = [name for name, _ in inputs]
+    lost = [name for name in names if name not in df.columns]
+    if lost:
+        raise UserError(f"{where}: missing column '{lost[0]}'; the model takes {names}")
+    columns = {
+        name: texts(df[name], name, where) if kind == "string"
+        else numbers(df[name], name, where, by="the model's input")
+        for name, kind in inputs
+    }  # fmt: skip
+    return pd.DataFrame(columns, index=df.index)
+
+
 def predict_file(source: Path, output: Path, model_uri: str | None) -> tuple[int, str]:
-    """Score raw rows with a model (default: the champion); write probability and label."""
+    """Score raw rows with a model (default: the champion); write probability and class."""
     params = load_params()
     tracking.connect(params.tracking)
     uri = model_uri or f"models:/{params.tracking.registered_model_name}@{CHAMPION}"
     hint = "; run `epochline retrain` to make a champion" if model_uri is None else ""
     model = _load(uri, hint)
-    features = model.metadata.get_input_schema().input_names()
-    rows = validate_features(read_table(source), str(source), features)
-    answers = pd.DataFrame(model.predict(rows[features]))  # extra columns: MLflow warns
-    predictions = output_table(rows, answers, params.data.label_column, params.data.id_column)
+    inputs = [(c.name, c.type.name) for c in model.metadata.get_input_schema().inputs]
+    table = read_table(source)
+    answers = pd.DataFrame(model.predict(model_rows(table, str(source), inputs)))
+    predictions = output_table(table, answers, params.data.label_column, params.data.id_column)
     write_with(output, lambda tmp: predictions.to_csv(tmp, index=False))
     return len(predictions), uri
 
@@ -55,5 +72,6 @@ def output_table(
     return pd.DataFrame({
         key: keys,
         f"{label}_probability": answers["probability"].to_numpy(),
-        f"{label}_predicted": answers["label"].to_numpy(),
+        # The class as the data names it; models logged before classes existed answer 0/1.
+        f"{label}_predicted": answers.get("class", answers["label"]).to_numpy(),
     })  # fmt: skip

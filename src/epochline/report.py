@@ -37,13 +37,37 @@ def markdown(report: dict[str, Any]) -> str:
         f"## Drift: {drift['new_rows']} new rows in {len(drift['new_batches'])} batch(es)",
     ]
     if drift["features"]:
-        lines += ["", "| feature | PSI | KS | KS p | drifted |", "|---|---|---|---|---|"]
         lines += [
-            f"| {f['feature']} | {f['psi']:.4f} | {f['ks_statistic']:.4f} | "
-            f"{f['ks_p_value']:.3g} | {'yes' if f['drifted'] else ''} |"
+            "",
+            "| feature | kind | PSI | test | statistic | p | missing (train → new) "
+            "| new categories | drifted |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {f['feature']} | {f['kind']} | {f['psi']:.4f} | {f['test']} | "
+            f"{f['statistic']:.4f} | {f['p_value']:.3g} | "
+            f"{f['missing_reference']:.1%} → {f['missing_new']:.1%} | "
+            f"{', '.join(f['new_categories'][:5])}{' …' if len(f['new_categories']) > 5 else ''} | "
+            f"{'yes' if f['drifted'] else ''} |"
             for f in drift["features"]
         ]
+    if drift.get("label"):
+        lines += ["", "## Label", "", f"- {label_line(drift['label'])}"]
+        lines += [
+            f"- {b['batch']}: {b['rows']} rows, positive rate {b['positive_rate']:.1%}"
+            + (f" (one class only: {b['one_class']!r})" if b["one_class"] is not None else "")
+            for b in drift["label"]["batches"]
+        ]
     return "\n".join(lines) + "\n"
+
+
+def label_line(shift: dict[str, Any]) -> str:
+    """`positive rate 41.2% in training rows, 0.0% in new rows; one class only: batch-0003.csv`"""
+    line = (f"positive rate {shift['reference_positive_rate']:.1%} in training rows, "
+            f"{shift['new_positive_rate']:.1%} in new rows")  # fmt: skip
+    alone = [f"{b['batch']} ({b['one_class']!r})" for b in shift["batches"]
+             if b["one_class"] is not None]  # fmt: skip
+    return line + (f"; ONE CLASS ONLY in {', '.join(alone)}" if alone else "")
 
 
 def test_scores(metrics: dict[str, Any]) -> str:
@@ -83,10 +107,12 @@ def summary(report: dict[str, Any]) -> str:
             f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p={c['p_value']:.3f}"
         )
     drifted = [f["feature"] for f in report["drift"]["features"] if f["drifted"]]
-    drift = f"drift in {', '.join(drifted)}" if drifted else "no feature drifted (PSI <= 0.2)"
+    drift = f"drift in {', '.join(drifted)}" if drifted else "no feature drifted"
+    shift = report["drift"].get("label")
+    label = f"  label: {label_line(shift)}\n" if shift else ""
     return (
         f"{head}: {body}\n  reason: {c['reason']}\n"
-        f"  {drift}; champion is now {_version(report['champion_after'])}\n"
+        f"  {drift}; champion is now {_version(report['champion_after'])}\n{label}"
         f"  run '{report['run_name']}' ({report['run_id']})\n"
         f"  {test_scores(report['test_metrics'])}\n"
         f"  look: reports/retrain/report.md; runs: {report['runs_link']}; "

@@ -21,13 +21,14 @@ from mlflow.exceptions import MlflowException
 
 from epochline import paths, report, tracking
 from epochline.compare import Comparison, Scores, decide
-from epochline.drift import feature_drift
+from epochline.drift import feature_drift, label_shift
 from epochline.errors import UserError
 from epochline.files import read_json, read_parquet, write_json, write_with
 from epochline.lock import exclusive
 from epochline.params import Params, load_params
 from epochline.pipeline import trained_here
 from epochline.registry import CHAMPION, Registry, tag_values
+from epochline.schema import CATEGORICAL, Schema
 from epochline.splitting import TRAIN, assign, key_columns
 from epochline.tools import dvc_repro, run_tool
 from epochline.tracking import TrainedModel
@@ -38,8 +39,10 @@ REPORT_DIR = Path("reports/retrain")
 # What --commit records: the pipeline's state plus the git-tracked (uncached) DVC outputs.
 COMMITTED = ["dvc.lock", "params.yaml", "reports/metrics.json", "reports/roc.json",
              "reports/confusion.csv", "reports/train_history.json"]  # fmt: skip
-# Params that decide which rows are test rows: models trained under others can't be compared.
-SPLIT_KEYS = ("split.test_size", "split.val_size", "split.seed", "data.id_column")
+# Params that decide which rows are test rows, or what the label means: models trained under
+# others can't be compared.
+SPLIT_KEYS = ("split.test_size", "split.val_size", "split.seed", "data.id_column",
+              "data.label_column", "data.positive_class")  # fmt: skip
 
 
 class RetrainFailed(UserError):
@@ -54,7 +57,9 @@ class Outcome:
 
 
 def score(model_uri: str, rows: pd.DataFrame) -> Scores:
-    out = mlflow.pyfunc.load_model(model_uri).predict(rows)
+    """A logged model's answers for raw rows; it picks the columns it takes."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    out = model.predict(rows[model.metadata.get_input_schema().input_names()])
     return Scores(out["probability"].to_numpy(), out["label"].to_numpy())
 
 
@@ -73,16 +78,20 @@ def _drift(params: Params, seen: list[str]) -> dict[str, Any]:
     new_batches = [b for b in batches if b not in seen]
     is_new = np.isin(origin, new_batches)
     if not is_new.any():
-        return {"batches": batches, "new_batches": [], "new_rows": 0, "features": []}
-    id_column = params.data.id_column
-    features = params.data.feature_columns(raw.columns)
-    is_train = assign(raw, key_columns(list(raw.columns), id_column), params.split) == TRAIN
+        return {"batches": batches, "new_batches": [], "new_rows": 0, "features": [],
+                "label": None}  # fmt: skip
+    schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
+    is_train = assign(raw, key_columns(list(raw.columns), schema.id_column), params.split) == TRAIN
+    reference, new = raw[is_train & ~is_new], raw[is_new]
+    categorical = [f.name for f in schema.features if f.kind == CATEGORICAL]
+    y = raw[schema.label].to_numpy()
     return {
         "batches": batches,
         "new_batches": new_batches,
         "new_rows": int(is_new.sum()),
-        "reference_rows": int((is_train & ~is_new).sum()),
-        "features": feature_drift(raw[is_train & ~is_new], raw[is_new], features),
+        "reference_rows": len(reference),
+        "features": feature_drift(reference, new, schema.feature_names, categorical),
+        "label": label_shift(y[is_train & ~is_new], y[is_new], origin[is_new], schema.classes),
     }
 
 
@@ -90,9 +99,11 @@ def _incomparable(champion_run_id: str | None, params: Params) -> str | None:
     """Why the champion's held-out rows are not today's, if they are not."""
     if champion_run_id is None:
         return None
-    then = mlflow.get_run(champion_run_id).data.params
+    # A key that a champion's run does not hold is newer than that run: it had the default.
+    then = {k: str(v) for k, v in Params().flat().items()}
+    then.update(mlflow.get_run(champion_run_id).data.params)
     now = {k: str(v) for k, v in params.flat().items()}
-    changed = [f"{k} {then.get(k)} -> {now[k]}" for k in SPLIT_KEYS if then.get(k) != now[k]]
+    changed = [f"{k} {then[k]} -> {now[k]}" for k in SPLIT_KEYS if then[k] != now[k]]
     return "; ".join(changed) or None
 
 
@@ -100,7 +111,7 @@ def _judge(params: Params, registry: Registry, trained: TrainedModel) -> Compari
     """Both models, raw rows in, on the same current test rows; nothing is written."""
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
-    rows = test[params.data.feature_columns(test.columns)]
+    rows = test.drop(columns=label)
     y = test[label].to_numpy()
     champion = registry.alias(CHAMPION)
     challenger = score(trained.model_uri, rows)
@@ -133,8 +144,11 @@ def _record(registry: Registry, version: str, run_id: str, data: dict[str, Any])
     drift = [
         Metric(_metric_key(f"drift_{kind}_{f['feature']}"), f[key], now, 0)
         for f in data["drift"]["features"]
-        for kind, key in (("psi", "psi"), ("ks", "ks_statistic"))
+        for kind, key in (("psi", "psi"), (f["test"], "statistic"), ("missing", "missing_new"))
     ]
+    shift = data["drift"]["label"]
+    if shift is not None:
+        drift.append(Metric("drift_positive_rate", shift["new_positive_rate"], now, 0))
     tags = [RunTag(k, v) for k, v in tag_values(values, "epochline.retrain.").items()]
     registry.client.log_batch(run_id, metrics=drift, tags=tags)
     registry.client.log_dict(run_id, data, "retrain/report.json")

@@ -1,103 +1,298 @@
-"""Data checks on raw tables, with pandera; failures become one actionable line."""
+"""The raw table's schema: inferred from the base table, then held fixed for every batch.
+
+Every column's kind is decided once, from the first source file: a feature is numeric or
+categorical; dates and free text are refused with a line that says how to exclude them.
+Each file is then conformed to that schema (same columns, same kinds, canonical types),
+so that a row's bytes, and with them its split assignment, never depend on its neighbours.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
 
 from epochline.errors import UserError
+from epochline.params import DataParams
+from epochline.serving import category_text, category_texts
+
+NUMERIC, CATEGORICAL = "numeric", "categorical"
+# How a source file holds a column's values; a batch must hold them the same way.
+NUMBER, TEXT, BOOL = "number", "text", "bool"
+
+_DATE = re.compile(
+    r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
+    r"|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?"
+    r"|\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
+)
+FREE_TEXT_WORDS = 3  # a text column whose typical value has this many words is prose
 
 
-def _finite(series: pd.Series) -> pd.Series:
-    return pd.Series(np.isfinite(series.to_numpy(dtype=float)), index=series.index)
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    kind: str  # NUMERIC or CATEGORICAL
+    values: str  # NUMBER, TEXT or BOOL: how the base table holds them
 
 
-def _feature_columns(features: list[str]) -> dict[str, pa.Column]:
-    return {
-        name: pa.Column(float, pa.Check(_finite, name="finite"), nullable=False, coerce=True)
-        for name in features
-    }
+@dataclass(frozen=True)
+class Schema:
+    columns: tuple[str, ...]  # every column of the base table, in its order
+    label: str
+    id_column: str | None
+    features: tuple[Feature, ...]
+    classes: tuple[Any, Any] = (None, None)  # (negative, positive), as the data spells them
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "columns": list(self.columns),
+            "label": {"column": self.label, "negative": self.classes[0],
+                      "positive": self.classes[1]},
+            "id_column": self.id_column,
+            "features": [{"name": f.name, "kind": f.kind, "values": f.values}
+                         for f in self.features],
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        label = data["label"]
+        features = tuple(Feature(f["name"], f["kind"], f["values"]) for f in data["features"])
+        return cls(tuple(data["columns"]), label["column"], data["id_column"], features,
+                   (label["negative"], label["positive"]))  # fmt: skip
 
 
-def table_schema(features: list[str], label: str, id_column: str | None) -> pa.DataFrameSchema:
-    columns = _feature_columns(features)
-    # No coercion for the label: astype(int) would silently turn 0.7 into 0.
-    columns[label] = pa.Column(checks=pa.Check.isin([0, 1]), nullable=False)
-    if id_column is not None:
-        # Ids compare as text, so an int id in one file and "17" in another are one id.
-        columns[id_column] = pa.Column(str, nullable=False, unique=True, coerce=True)
-    return pa.DataFrameSchema(columns, strict=True)
+def _at(series: pd.Series, mask: np.ndarray | pd.Series) -> str:
+    """'value' at row N (1 = first data row) of the first row where mask holds."""
+    i = int(np.flatnonzero(np.asarray(mask))[0])
+    return f"{series.iloc[i]!r} at row {i + 1}"
 
 
-def _row(index: object) -> str:
-    return f"row {int(index) + 1}" if isinstance(index, int | np.integer) else "rows"
+def holds(series: pd.Series) -> str | None:
+    """How a file holds a column: NUMBER, TEXT, BOOL, 'date', or None when all missing."""
+    if series.isna().all():
+        return None
+    if pd.api.types.is_bool_dtype(series):
+        return BOOL
+    if pd.api.types.is_numeric_dtype(series):
+        return NUMBER
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+        return "date"
+    return TEXT
 
 
-def _explain(failure: pd.Series, label: str) -> str:
-    column, check, case = failure["column"], str(failure["check"]), failure["failure_case"]
-    case = case.item() if isinstance(case, np.generic) else case
-    at = _row(failure["index"]) if pd.notna(failure["index"]) else ""
-    if check == "column_in_schema":
-        return f"unexpected column '{case}'; allowed: the feature columns and '{label}'"
-    if check == "column_in_dataframe":
-        return f"missing column '{case}'"
-    if check.startswith("dtype(") or check.startswith("coerce_dtype"):
-        return f"column '{column}' is not numeric (value {case!r} at {at}); allowed: numbers"
-    if check == "not_nullable":
-        return f"column '{column}' has a missing value (NaN) at {at}; allowed: finite numbers"
-    if check == "finite":
-        return f"column '{column}' has {case} at {at}; allowed: finite numbers"
-    if check.startswith("isin"):
-        return f"label column '{column}' has value {case!r} at {at}; allowed: 0 or 1"
-    if check == "field_uniqueness":
-        return f"id column '{column}' repeats value {case!r}; ids must be unique"
-    return f"column '{column}' fails {check} with {case!r} at {at}"
+def _exclude_hint(name: str) -> str:
+    return f"add it to data.exclude (data.exclude: [{name}])"
 
 
-_ORDER = ("column_in_dataframe", "column_in_schema", "coerce_dtype", "dtype", "not_nullable")
+def _text_kind(series: pd.Series, name: str, where: str) -> None:
+    """Refuse text that is not a category: numbers mixed in, dates, prose."""
+    values = series.dropna().astype(str)
+    numbers = pd.to_numeric(values, errors="coerce").notna()
+    if _DATE.fullmatch(values.iloc[0]) and values.str.fullmatch(_DATE).mean() >= 0.9:
+        raise UserError(
+            f"{where}: column '{name}' holds dates (e.g. {values.iloc[0]!r}); dates are not "
+            f"features: {_exclude_hint(name)}, or derive a number from it upstream"
+        )
+    if numbers.any() and not numbers.all():
+        raise UserError(
+            f"{where}: column '{name}' mixes numbers and text ({_at(values, numbers)}, "
+            f"{_at(values, ~numbers)}); allowed: one kind per column: fix the values, or "
+            f"declare it categorical (data.categorical: [{name}])"
+        )
+    if values.str.split().str.len().median() >= FREE_TEXT_WORDS:
+        raise UserError(
+            f"{where}: column '{name}' holds free text (e.g. {values.iloc[0][:40]!r}); "
+            f"allowed: numbers and categories: {_exclude_hint(name)}"
+        )
 
 
-def _first(cases: pd.DataFrame) -> pd.Series:
-    def rank(check: str) -> int:
-        return next((i for i, p in enumerate(_ORDER) if check.startswith(p)), len(_ORDER))
+def _kind(series: pd.Series, name: str, where: str, declared: bool) -> Feature:
+    held = holds(series)
+    if held is None:
+        raise UserError(
+            f"{where}: column '{name}' is empty (all {len(series)} values missing); "
+            f"allowed: a column with values: {_exclude_hint(name)}"
+        )
+    if held == "date" and not declared:
+        raise UserError(
+            f"{where}: column '{name}' holds dates; dates are not features: {_exclude_hint(name)}"
+        )
+    if held == TEXT and not declared:
+        _text_kind(series, name, where)
+    if declared or held in (TEXT, BOOL):
+        return Feature(name, CATEGORICAL, TEXT if held == "date" else held)
+    return Feature(name, NUMERIC, NUMBER)
 
-    ranks = cases["check"].astype(str).map(rank)
-    return cases.loc[ranks.sort_values(kind="stable").index[0]]
+
+def _chosen(columns: list[str], params: DataParams, where: str) -> list[str]:
+    """The feature columns: data.features, else every column but label, id and data.exclude."""
+    named = {"data.features": params.features or [], "data.exclude": params.exclude,
+             "data.categorical": params.categorical}  # fmt: skip
+    for key, names in named.items():
+        unknown = [n for n in names if n not in columns]
+        if unknown:
+            raise UserError(f"{where}: {key} names column '{unknown[0]}', which is not in the "
+                            f"table; columns are {columns}")  # fmt: skip
+    reserved = (params.label_column, params.id_column)
+    if params.features is not None:
+        return [c for c in columns if c in params.features and c not in reserved]
+    return [c for c in columns if c not in (*reserved, *params.exclude)]
 
 
-def validate_rows(
-    df: pd.DataFrame, where: str, features: list[str], label: str, id_column: str | None
-) -> pd.DataFrame:
-    """Check one file's rows; return them with float64 features and an int64 label."""
+def infer(base: pd.DataFrame, where: str, params: DataParams) -> Schema:
+    """The schema of the first source file: which columns are features, of which kind."""
+    columns = [str(c) for c in base.columns]
+    if params.label_column not in columns:
+        raise UserError(f"{where}: no label column '{params.label_column}'; columns are {columns}")
+    if params.id_column is not None and params.id_column not in columns:
+        raise UserError(f"{where}: no id column '{params.id_column}'; columns are {columns}")
+    chosen = _chosen(columns, params, where)
+    if not chosen:
+        raise UserError(f"{where}: no feature columns besides '{params.label_column}'")
+    features = tuple(_kind(base[c], c, where, c in params.categorical) for c in chosen)
+    return Schema(tuple(columns), params.label_column, params.id_column, features)
+
+
+class LabelCoder:
+    """Label values → 1 (data.positive_class) or 0 (the one other value), across files."""
+
+    def __init__(self, column: str, positive: Any) -> None:
+        self.column, self.positive = column, positive
+        self.positive_text = category_text(positive)
+        self.negative: Any = None
+        self.seen_positive = False
+
+    def _allowed(self) -> str:
+        other = "one other value" if self.negative is None else repr(self.negative)
+        return f"allowed: {self.positive!r} (data.positive_class) and {other}"
+
+    def code(self, values: pd.Series, where: str) -> np.ndarray:
+        texts = category_texts(values)
+        if pd.isna(texts).any():
+            at = _at(values, pd.isna(texts))
+            raise UserError(f"{where}: label '{self.column}' is missing ({at}); every row "
+                            f"needs a label; {self._allowed()}")  # fmt: skip
+        positive = texts == self.positive_text
+        self.seen_positive |= bool(positive.any())
+        for text in pd.unique(texts[~positive]):
+            first = texts == text
+            if self.negative is None:
+                value = values[first].iloc[0]
+                self.negative = value.item() if isinstance(value, np.generic) else value
+                self.negative_text = text
+            elif text != self.negative_text:
+                raise UserError(f"{where}: label '{self.column}' has a third value "
+                                f"({_at(values, first)}); {self._allowed()}")  # fmt: skip
+        return positive.astype(np.int64)
+
+    def classes(self, where: str) -> tuple[Any, Any]:
+        if not self.seen_positive:
+            seen = "no rows" if self.negative is None else f"only {self.negative!r}"
+            raise UserError(
+                f"{where}: data.positive_class {self.positive!r} never occurs in label "
+                f"'{self.column}' (it holds {seen}); allowed: one of its two values"
+            )
+        if self.negative is None:
+            raise UserError(
+                f"{where}: label '{self.column}' has only class {self.positive!r}; "
+                "both classes must be present"
+            )
+        return (self.negative, self.positive)
+
+
+def numbers(series: pd.Series, name: str, where: str, by: str = "the base table") -> np.ndarray:
+    """A numeric column as float64; text or inf in it is an error naming the first bad row."""
+    held = holds(series)
+    if held not in (None, NUMBER):
+        raise UserError(
+            f"{where}: column '{name}' is numeric in {by}, here it holds {held} "
+            f"({_at(series, series.notna())}); allowed: numbers or empty cells"
+        )
+    x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(x).any():
+        raise UserError(
+            f"{where}: column '{name}' has {_at(series, np.isinf(x))}; "
+            "allowed: finite numbers or empty cells"
+        )
+    return np.where(np.isnan(x), np.nan, x)  # one NaN bit pattern: row hashes stay stable
+
+
+def texts(series: pd.Series, name: str, where: str, values: str = TEXT) -> pd.Series:
+    """A categorical column as canonical text (missing stays missing)."""
+    held = holds(series)
+    if held not in (None, values) and not (values == NUMBER and held == TEXT):
+        raise UserError(
+            f"{where}: column '{name}' holds {values} categories in the base table, "
+            f"here {held} ({_at(series, series.notna())}); allowed: {values} values "
+            "or empty cells"
+        )
+    return pd.Series(category_texts(series), index=series.index, dtype="str")
+
+
+def conform(df: pd.DataFrame, where: str, schema: Schema, labels: LabelCoder) -> pd.DataFrame:
+    """One file's rows in the schema's columns and canonical types; label coded 0/1."""
     if df.empty:
         raise UserError(f"{where}: has no rows; allowed: a table with a header and data rows")
-    if label not in df.columns:
-        raise UserError(f"{where}: no label column '{label}'; columns are {list(df.columns)}")
-    try:
-        checked = table_schema(features, label, id_column).validate(df, lazy=True)
-    except SchemaErrors as exc:
-        raise UserError(f"{where}: {_explain(_first(exc.failure_cases), label)}") from None
-    return checked.astype({label: "int64"})
-
-
-def validate_features(df: pd.DataFrame, where: str, features: list[str]) -> pd.DataFrame:
-    """Rows to score: the feature columns must be there and finite; others pass through."""
-    if df.empty:
-        raise UserError(f"{where}: has no rows to score")
-    try:
-        return pa.DataFrameSchema(_feature_columns(features)).validate(df, lazy=True)
-    except SchemaErrors as exc:
-        raise UserError(f"{where}: {_explain(_first(exc.failure_cases), '')}") from None
-
-
-def validate_table(df: pd.DataFrame, where: str, label: str, min_rows: int) -> None:
-    """Checks on the whole assembled table, beyond those each file passed."""
-    if len(df) < min_rows:
-        raise UserError(f"{where}: {len(df)} rows, fewer than data.min_rows = {min_rows}")
-    classes = sorted(df[label].unique().tolist())
-    if classes != [0, 1]:
+    columns = [str(c) for c in df.columns]
+    added = [c for c in columns if c not in schema.columns]
+    if added:
         raise UserError(
-            f"{where}: label '{label}' has only class {classes}; both 0 and 1 must be present"
+            f"{where}: column '{added[0]}' is not in the base table; allowed: the "
+            f"base table's columns {list(schema.columns)}"
         )
+    lost = [c for c in schema.columns if c not in columns]
+    if lost:
+        raise UserError(f"{where}: column '{lost[0]}' of the base table is missing")
+    kinds = {f.name: f for f in schema.features}
+    out: dict[str, Any] = {}
+    for name in schema.columns:
+        series = df[name].reset_index(drop=True)
+        if name == schema.label:
+            out[name] = labels.code(series, where)
+        elif name in kinds and kinds[name].kind == NUMERIC:
+            out[name] = numbers(series, name, where)
+        elif name in kinds:
+            out[name] = texts(series, name, where, kinds[name].values)
+        else:  # the id and columns that are not features: kept as text, for the row's key
+            out[name] = pd.Series(category_texts(series), dtype="str")
+    table = pd.DataFrame(out)
+    if schema.id_column is not None:
+        _check_ids(table[schema.id_column], schema.id_column, where)
+    return table
+
+
+def _check_ids(ids: pd.Series, column: str, where: str) -> None:
+    if ids.isna().any():
+        raise UserError(
+            f"{where}: id column '{column}' is missing at row "
+            f"{int(np.flatnonzero(ids.isna())[0]) + 1}; every row needs an id"
+        )
+    repeated = ids.duplicated()
+    if repeated.any():
+        raise UserError(
+            f"{where}: id column '{column}' repeats value "
+            f"{ids[repeated].iloc[0]!r}; ids must be unique"
+        )
+
+
+def check_ranges(table: pd.DataFrame, schema: Schema, where: str) -> None:
+    """Numbers whose range overflows float64 cannot be min-max scaled (max - min = inf)."""
+    for f in schema.features:
+        if f.kind != NUMERIC:
+            continue
+        low, high = table[f.name].min(), table[f.name].max()
+        with np.errstate(over="ignore"):
+            span = np.subtract(high, low)
+        if np.isfinite(low) and np.isfinite(high) and not np.isfinite(span):
+            raise UserError(
+                f"{where}: column '{f.name}' spans {low:g} to {high:g}, a range that overflows "
+                "float64 (max - min = inf), so it cannot be scaled; allowed: a finite range; "
+                "such values are often placeholders for 'unknown': leave those cells empty"
+            )

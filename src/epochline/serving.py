@@ -2,10 +2,13 @@
 
 MLflow executes this file when it loads the model. It imports no epochline module on
 purpose: a process that already imported epochline (retrain, predict) would otherwise run
-today's package code against an old model's weights. The weights come from a checkpoint
-artifact read with `torch.load(weights_only=True)`, which refuses arbitrary objects; the
-forward pass below must stay the same as `epochline.model.Classifier.forward` (a test
-compares them).
+today's package code against an old model's weights. The weights and the fitted
+preprocessing come from a checkpoint read with `torch.load(weights_only=True)`, which
+refuses arbitrary objects.
+
+epochline imports the functions below (category text, the design matrix, the forward
+pass) so that training and serving share one implementation; only MLflow's execution of
+the file registers the model (see the end).
 """
 
 from __future__ import annotations
@@ -19,14 +22,100 @@ from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel
 from torch.nn import functional
 
+MISSING, OTHER = "<missing>", "<other>"
+# Scaled inputs are clipped here: a finite value far outside the training range (1e308)
+# would otherwise overflow float32 and come out as NaN. Training rows lie within [0, 1].
+LIMIT = 1e6
 
-def probability(state: dict[str, torch.Tensor], raw: np.ndarray) -> np.ndarray:
-    """raw rows → min-max scaling → Linear → ReLU → Linear → sigmoid."""
-    x = torch.tensor(raw, dtype=torch.float64)
-    normalized = ((x - state["x_min"]) / state["x_span"]).float()
-    hidden = torch.relu(functional.linear(normalized, state["hidden.weight"], state["hidden.bias"]))
+
+def category_text(value: Any) -> str | None:
+    """A category (or label) as text, whatever type a file or request gave it: 3, 3.0 and
+    '3' are '3'; True is 'true'; None and NaN are missing (None)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return None
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    return str(value)
+
+
+def category_texts(values: pd.Series) -> np.ndarray:
+    """category_text of every value, computed once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = np.array([category_text(u) for u in uniques] + [None], dtype=object)
+    return texts[codes]  # code -1 (missing) picks the trailing None
+
+
+def design_columns(features: list[dict[str, Any]]) -> list[str]:
+    """The model's input columns: a number (and its gap indicator), or one slot per category."""
+    columns: list[str] = []
+    for f in features:
+        if f["kind"] == "numeric":
+            columns += [f["name"]] + ([f"{f['name']}{MISSING}"] if f["indicator"] else [])
+        else:
+            columns += [f"{f['name']}={c}" for c in [*f["categories"], MISSING, OTHER]]
+    return columns
+
+
+def _numeric(f: dict[str, Any], column: pd.Series) -> list[np.ndarray]:
+    x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    text = column.notna().to_numpy() & np.isnan(x)
+    if text.any() or np.isinf(x).any():
+        at = int(np.flatnonzero(text | np.isinf(x))[0])
+        raise ValueError(
+            f"column '{f['name']}' has {column.iloc[at]!r} at row {at + 1}; "
+            "allowed: finite numbers or null"
+        )
+    missing = np.isnan(x)
+    filled = np.where(missing, f["fill"], x)
+    return [filled, missing.astype(np.float64)] if f["indicator"] else [filled]
+
+
+def _one_hot(f: dict[str, Any], column: pd.Series) -> list[np.ndarray]:
+    slots = {c: i for i, c in enumerate(f["categories"])}
+    texts = category_texts(column)
+    index = np.array(
+        [len(slots) if t is None else slots.get(t, len(slots) + 1) for t in texts], dtype=np.int64
+    )
+    return list(np.eye(len(slots) + 2, dtype=np.float64)[index].T)
+
+
+def design(features: list[dict[str, Any]], rows: pd.DataFrame) -> np.ndarray:
+    """Raw rows (strings and gaps included) → the numeric matrix the network takes, unscaled."""
+    blocks: list[np.ndarray] = []
+    for f in features:
+        encode = _numeric if f["kind"] == "numeric" else _one_hot
+        blocks += encode(f, rows[f["name"]])
+    return np.stack(blocks, axis=1) if blocks else np.zeros((len(rows), 0))
+
+
+def probability(state: dict[str, torch.Tensor], matrix: np.ndarray) -> np.ndarray:
+    """design matrix → min-max scaling (clipped) → Linear → ReLU → Linear → sigmoid."""
+    x = torch.tensor(matrix, dtype=torch.float64)
+    scaled = ((x - state["x_min"]) / state["x_span"]).clamp(-LIMIT, LIMIT).float()
+    hidden = torch.relu(functional.linear(scaled, state["hidden.weight"], state["hidden.bias"]))
     logits = functional.linear(hidden, state["out.weight"], state["out.bias"]).squeeze(-1)
     return torch.sigmoid(logits).double().numpy()
+
+
+def answer(
+    state: dict[str, torch.Tensor], config: dict[str, Any], rows: pd.DataFrame
+) -> pd.DataFrame:
+    """probability of the positive class, label (1 = positive), the class as the data names it."""
+    with torch.no_grad():
+        prob = probability(state, design(config["features"], rows))
+    if not np.isfinite(prob).all():  # never answer NaN: it is not even valid JSON
+        raise ValueError("the model computed a non-finite probability; check the input values")
+    label = (prob >= config["threshold"]).astype(np.int64)
+    negative, positive = config["classes"]
+    return pd.DataFrame(
+        {"probability": prob, "label": label, "class": np.where(label == 1, positive, negative)}
+    )
 
 
 class EpochlineModel(PythonModel):
@@ -36,11 +125,10 @@ class EpochlineModel(PythonModel):
         self.config = checkpoint["config"]
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        raw = model_input[self.config["features"]].to_numpy(dtype=np.float64)
-        with torch.no_grad():
-            prob = probability(self.state, raw)
-        label = (prob >= self.config["threshold"]).astype(np.int64)
-        return pd.DataFrame({"probability": prob, "label": label})
+        return answer(self.state, self.config, model_input)
 
 
-set_model(EpochlineModel())
+# MLflow runs this file under a module name of its own when it loads the model; epochline
+# imports it as epochline.serving for the functions alone.
+if __name__ != "epochline.serving":
+    set_model(EpochlineModel())

@@ -21,7 +21,7 @@ def main() -> None:
 
     # Raw rows through the logged model: what is evaluated is exactly what would be served.
     served = mlflow.pyfunc.load_model(trained.model_uri)
-    rows = test[params.data.feature_columns(test.columns)]
+    rows = test[served.metadata.get_input_schema().input_names()]
     predictions: pd.DataFrame = served.predict(rows)
     y = test[label].to_numpy()
     prob, pred = predictions["probability"].to_numpy(), predictions["label"].to_numpy()

@@ -13,12 +13,15 @@ log = logging.getLogger(__name__)
 
 def main() -> None:
     params = load_params()
-    parts = load_parts(params.data)
-    table = assemble(parts, params.data)
+    schema, parts = load_parts(params.data)
+    table = assemble(parts, schema, params.data)
     write_parquet(table, paths.RAW)
     write_json(manifest(parts), paths.RAW_MANIFEST)
+    write_json(schema.to_dict(), paths.SCHEMA)
     positives = int(table[params.data.label_column].sum())
-    log.info("wrote %s: %d rows x %d columns, %d positive", paths.RAW, *table.shape, positives)
+    kinds = ", ".join(f"{f.name} ({f.kind})" for f in schema.features)
+    log.info("wrote %s: %d rows x %d columns, %d positive (%r); features: %s",
+             paths.RAW, *table.shape, positives, schema.classes[1], kinds)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,56 +14,52 @@ import mlflow
 import pandas as pd
 import torch
 
-from epochline import model, paths, scaling, serving, tracking
+from epochline import model, paths, preprocessing, serving, tracking
 from epochline.data import digest
 from epochline.files import json_digest, read_json, read_parquet, write_bytes, write_json
 from epochline.params import Params, load_params
+from epochline.preprocessing import Preprocessor
 from epochline.progress import EpochProgress
 from epochline.runner import run_main
-from epochline.scaling import MinMaxScaler
+from epochline.schema import Schema
 
 log = logging.getLogger(__name__)
 
 # The code whose change can change the weights: part of the training key.
-_TRAINING_CODE = (model, scaling, serving)
+_TRAINING_CODE = (model, preprocessing, serving)
 
 
-def _config(params: Params, features: list[str]) -> dict[str, object]:
+def _config(params: Params, preprocessor: Preprocessor, schema: Schema) -> dict[str, Any]:
+    """What the checkpoint carries besides weights: how raw rows become inputs, and answers."""
     return {
-        "features": features,
+        "features": [dict(f) for f in preprocessor.features],
+        "columns": preprocessor.columns,
         "hidden_size": params.train.hidden_size,
         "threshold": params.evaluate.threshold,
         "label": params.data.label_column,
+        "classes": list(schema.classes),
     }
 
 
-def _training_key(
-    params: Params, config: dict[str, object], scaler: MinMaxScaler, data: str
-) -> str:
+def _training_key(params: Params, config: dict[str, Any], data: str) -> str:
     files = [Path(m.__file__ or "") for m in _TRAINING_CODE] + [Path(__file__)]
     code = {f.name: f.read_text() for f in files}
     return json_digest({
-        "train": params.train.model_dump(), "config": config, "scaler": scaler.to_dict(),
+        "train": params.train.model_dump(), "config": config,
         "data": data, "code": json_digest(code), "torch": torch.__version__,
     })  # fmt: skip
-
-
-def _predict(net: model.Classifier, rows: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """What the served model returns, for the logged signature."""
-    with torch.no_grad():
-        probability = net(torch.tensor(rows.to_numpy(dtype="float64"))).double().numpy()
-    label = (probability >= params.evaluate.threshold).astype("int64")
-    return pd.DataFrame({"probability": probability, "label": label})
 
 
 def _fit(
     net: model.Classifier,
     params: Params,
     tables: dict[str, pd.DataFrame],
-    features: list[str],
+    config: dict[str, Any],
     log_epoch: Callable[[model.EpochMetrics], Any],
 ) -> list[model.EpochMetrics]:
-    label = params.data.label_column
+    label, inputs = params.data.label_column, config["columns"]
+    train = model.to_tensors(tables["train"], inputs, label)
+    net.silence_unused_inputs(train[0])
     with EpochProgress(params.train.epochs) as progress:
 
         def on_epoch(m: model.EpochMetrics) -> None:
@@ -71,12 +67,9 @@ def _fit(
             progress.update(m)
 
         return model.fit(
-            net,
-            model.to_tensors(tables["train"], features, label),
-            model.to_tensors(tables["val"], features, label),
-            params.train,
+            net, train, model.to_tensors(tables["val"], inputs, label), params.train,
             on_epoch=on_epoch,
-        )
+        )  # fmt: skip
 
 
 def _log_epoch(m: model.EpochMetrics) -> None:
@@ -88,7 +81,7 @@ def _new_run(
     params: Params,
     tables: dict[str, pd.DataFrame],
     net: model.Classifier,
-    features: list[str],
+    config: dict[str, Any],
     keys: tuple[str, str],
     history: list[model.EpochMetrics] | None = None,
 ) -> tuple[tracking.TrainedModel, list[model.EpochMetrics]]:
@@ -103,13 +96,15 @@ def _new_run(
             {k: (tables[k], split_files[k]) for k in tables}, params.data.label_column
         )
         if history is None:  # one batched call per epoch: the UI shows training as it goes
-            history = _fit(net, params, tables, features, _log_epoch)
+            history = _fit(net, params, tables, config, _log_epoch)
         else:
             for m in history:
                 _log_epoch(m)
-        data = _write_checkpoint(net, params, features)
-        example = tables["test"][features].head(5)
-        model_uri = tracking.log_model(paths.CHECKPOINT, example, _predict(net, example, params))
+        data = _write_checkpoint(net, config)
+        # Raw rows, as a client sends them; the answers come from serving.py itself.
+        example = tables["test"][[f["name"] for f in config["features"]]].head(5)
+        answers = serving.answer(net.state_dict(), config, example)
+        model_uri = tracking.log_model(paths.CHECKPOINT, example, answers)
         model_digest = model.identity(data)
         mlflow.set_tags(
             {tracking.TAG_MODEL_DIGEST: model_digest, tracking.TAG_MODEL_URI: model_uri}
@@ -120,36 +115,35 @@ def _new_run(
     return trained, history
 
 
-def _write_checkpoint(net: model.Classifier, params: Params, features: list[str]) -> dict[str, Any]:
-    data = model.checkpoint(net, _config(params, features))
+def _write_checkpoint(net: model.Classifier, config: dict[str, Any]) -> dict[str, Any]:
+    data = model.checkpoint(net, config)
     write_bytes(model.checkpoint_bytes(data), paths.CHECKPOINT)
     return data
 
 
 def main() -> None:
     params = load_params()
-    scaler = MinMaxScaler.from_dict(read_json(paths.SCALER, "scaler"))
+    preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
+    config = _config(params, preprocessor, Schema.from_dict(read_json(paths.SCHEMA, "schema")))
     tables = {
         "train": read_parquet(paths.TRAIN, "train table"),
         "val": read_parquet(paths.VAL, "validation table"),
         "test": read_parquet(paths.TEST, "test table"),
     }
-    features = list(scaler.columns)
-    log.info(
-        "train %s, val %s, %d features", tables["train"].shape, tables["val"].shape, len(features)
-    )
+    log.info("train %s, val %s, %d inputs", tables["train"].shape, tables["val"].shape,
+             len(config["columns"]))  # fmt: skip
     experiment_id = tracking.connect(params.tracking)
     data_digest = digest(*tables.values())
-    keys = (data_digest, _training_key(params, _config(params, features), scaler, data_digest))
-    net = model.build(len(features), params.train.hidden_size, params.train.seed)
-    net.set_scaler(scaler)
+    keys = (data_digest, _training_key(params, config, data_digest))
+    net = model.build(len(config["columns"]), params.train.hidden_size, params.train.seed)
+    net.set_scaler(preprocessor)
 
     earlier = tracking.find_training_run(experiment_id, keys[1])
     if earlier is None:
-        trained, history = _new_run(experiment_id, params, tables, net, features, keys)
+        trained, history = _new_run(experiment_id, params, tables, net, config, keys)
     else:
-        history = _fit(net, params, tables, features, lambda _: None)
-        digest_now = model.identity(_write_checkpoint(net, params, features))
+        history = _fit(net, params, tables, config, lambda _: None)
+        digest_now = model.identity(_write_checkpoint(net, config))
         if digest_now == earlier.model_digest:
             log.info(
                 "same model as run %s (%s): reusing that run", earlier.run_name, earlier.run_id
@@ -160,7 +154,7 @@ def main() -> None:
                 "training key %s gave model %s, not %s as in run %s: logging a new run",
                 keys[1], digest_now, earlier.model_digest, earlier.run_id,
             )  # fmt: skip
-            trained, history = _new_run(experiment_id, params, tables, net, features, keys, history)
+            trained, history = _new_run(experiment_id, params, tables, net, config, keys, history)
     write_json([{"epoch": m.epoch, **m.as_dict()} for m in history], paths.HISTORY)
     write_json(
         {"model_digest": trained.model_digest, "data_digest": data_digest, "train_key": keys[1]},

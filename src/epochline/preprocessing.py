@@ -1,0 +1,101 @@
+"""What turns raw rows into network inputs, fitted on training rows only.
+
+Numbers: gaps filled with the training median (plus a 0/1 indicator where the training
+rows had gaps). Categories: one slot per category seen in training (the `max_categories`
+most frequent), one for missing and one for everything else (rarer or unseen values).
+Then every input is min-max scaled. The fitted spec travels inside the model checkpoint;
+serving.py applies it to raw rows, here and when MLflow serves the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from epochline.errors import UserError
+from epochline.schema import CATEGORICAL, Schema
+from epochline.serving import category_texts, design, design_columns
+
+log = logging.getLogger(__name__)
+
+
+def _numeric_spec(name: str, values: pd.Series, where: str) -> dict[str, Any]:
+    x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    gaps = np.isnan(x)
+    if gaps.all():
+        raise UserError(
+            f"{where}: column '{name}' has no value in any of the {len(x)} training rows; "
+            f"allowed: a column with values: add it to data.exclude"
+        )
+    return {"name": name, "kind": "numeric", "fill": float(np.median(x[~gaps])),
+            "indicator": bool(gaps.any())}  # fmt: skip
+
+
+def _categorical_spec(name: str, values: pd.Series, max_categories: int) -> dict[str, Any]:
+    texts = pd.Series(category_texts(values), dtype=object).dropna()
+    counts = texts.value_counts()
+    # Most frequent first; ties by text, so the vocabulary never depends on row order.
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = sorted(text for text, _ in ranked[:max_categories])
+    if len(ranked) > max_categories:
+        log.warning(
+            "column '%s': %d distinct values in the training rows; the %d most frequent get "
+            "their own input (data.max_categories), the other %d share '<other>'",
+            name, len(ranked), max_categories, len(ranked) - max_categories,
+        )  # fmt: skip
+    return {"name": name, "kind": "categorical", "categories": kept}
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    features: tuple[dict[str, Any], ...]
+    minimum: tuple[float, ...]
+    maximum: tuple[float, ...]
+
+    @classmethod
+    def fit(
+        cls, train_rows: pd.DataFrame, schema: Schema, max_categories: int, where: str
+    ) -> Preprocessor:
+        specs = tuple(
+            _categorical_spec(f.name, train_rows[f.name], max_categories)
+            if f.kind == CATEGORICAL
+            else _numeric_spec(f.name, train_rows[f.name], where)
+            for f in schema.features
+        )
+        columns = design_columns(list(specs))
+        if len(set(columns)) < len(columns):
+            clash = next(c for c in columns if columns.count(c) > 1)
+            raise UserError(f"{where}: two inputs would be named '{clash}'; rename a column")
+        matrix = design(list(specs), train_rows)
+        return cls(specs, tuple(matrix.min(axis=0)), tuple(matrix.max(axis=0)))
+
+    @property
+    def columns(self) -> list[str]:
+        return design_columns(list(self.features))
+
+    @property
+    def span(self) -> np.ndarray:
+        span = np.asarray(self.maximum) - np.asarray(self.minimum)
+        # A constant input maps to 0 instead of dividing by zero.
+        return np.where(span > 0, span, 1.0)
+
+    def transform(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The scaled network inputs of raw rows, one named column per input."""
+        scaled = (design(list(self.features), rows) - np.asarray(self.minimum)) / self.span
+        return pd.DataFrame(scaled, columns=self.columns, index=rows.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": [dict(f) for f in self.features],
+            "columns": self.columns,
+            "min": [float(v) for v in self.minimum],
+            "max": [float(v) for v in self.maximum],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
+        return cls(tuple(data["features"]), tuple(data["min"]), tuple(data["max"]))
