@@ -71,7 +71,8 @@ class Schema:
 def _at(series: pd.Series, mask: np.ndarray | pd.Series) -> str:
     """'value' at row N (1 = first data row) of the first row where mask holds."""
     i = int(np.flatnonzero(np.asarray(mask))[0])
-    return f"{series.iloc[i]!r} at row {i + 1}"
+    value = series.iloc[i]
+    return f"{value.item() if isinstance(value, np.generic) else value!r} at row {i + 1}"
 
 
 def holds(series: pd.Series) -> str | None:
@@ -148,6 +149,8 @@ def _chosen(columns: list[str], params: DataParams, where: str) -> list[str]:
 
 def infer(base: pd.DataFrame, where: str, params: DataParams) -> Schema:
     """The schema of the first source file: which columns are features, of which kind."""
+    if base.empty:
+        raise UserError(f"{where}: has no rows; allowed: a table with a header and data rows")
     columns = [str(c) for c in base.columns]
     if params.label_column not in columns:
         raise UserError(f"{where}: no label column '{params.label_column}'; columns are {columns}")

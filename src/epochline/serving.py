@@ -13,14 +13,13 @@ the file registers the model (see the end).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
-from mlflow.models import set_model
-from mlflow.pyfunc import PythonModel
-from torch.nn import functional
+
+if TYPE_CHECKING:
+    import torch
 
 MISSING, OTHER = "<missing>", "<other>"
 # Scaled inputs are clipped here: a finite value far outside the training range (1e308)
@@ -96,19 +95,22 @@ def design(features: list[dict[str, Any]], rows: pd.DataFrame) -> np.ndarray:
 
 def probability(state: dict[str, torch.Tensor], matrix: np.ndarray) -> np.ndarray:
     """design matrix → min-max scaling (clipped) → Linear → ReLU → Linear → sigmoid."""
-    x = torch.tensor(matrix, dtype=torch.float64)
-    scaled = ((x - state["x_min"]) / state["x_span"]).clamp(-LIMIT, LIMIT).float()
-    hidden = torch.relu(functional.linear(scaled, state["hidden.weight"], state["hidden.bias"]))
-    logits = functional.linear(hidden, state["out.weight"], state["out.bias"]).squeeze(-1)
-    return torch.sigmoid(logits).double().numpy()
+    import torch  # here, not at the top: the data stages use this module without torch
+    from torch.nn import functional
+
+    with torch.no_grad():
+        x = torch.tensor(matrix, dtype=torch.float64)
+        scaled = ((x - state["x_min"]) / state["x_span"]).clamp(-LIMIT, LIMIT).float()
+        hidden = torch.relu(functional.linear(scaled, state["hidden.weight"], state["hidden.bias"]))
+        logits = functional.linear(hidden, state["out.weight"], state["out.bias"]).squeeze(-1)
+        return torch.sigmoid(logits).double().numpy()
 
 
 def answer(
     state: dict[str, torch.Tensor], config: dict[str, Any], rows: pd.DataFrame
 ) -> pd.DataFrame:
     """probability of the positive class, label (1 = positive), the class as the data names it."""
-    with torch.no_grad():
-        prob = probability(state, design(config["features"], rows))
+    prob = probability(state, design(config["features"], rows))
     if not np.isfinite(prob).all():  # never answer NaN: it is not even valid JSON
         raise ValueError("the model computed a non-finite probability; check the input values")
     label = (prob >= config["threshold"]).astype(np.int64)
@@ -118,17 +120,23 @@ def answer(
     )
 
 
-class EpochlineModel(PythonModel):
-    def load_context(self, context: Any) -> None:
-        checkpoint = torch.load(context.artifacts["checkpoint"], weights_only=True)
-        self.state = checkpoint["state_dict"]
-        self.config = checkpoint["config"]
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        return answer(self.state, self.config, model_input)
-
-
 # MLflow runs this file under a module name of its own when it loads the model; epochline
-# imports it as epochline.serving for the functions alone.
+# imports it as epochline.serving for the functions alone (the data stages without torch
+# or MLflow).
 if __name__ != "epochline.serving":
+    import torch
+    from mlflow.models import set_model
+    from mlflow.pyfunc import PythonModel
+
+    class EpochlineModel(PythonModel):
+        def load_context(self, context: Any) -> None:
+            checkpoint = torch.load(context.artifacts["checkpoint"], weights_only=True)
+            self.state = checkpoint["state_dict"]
+            self.config = checkpoint["config"]
+
+        def predict(
+            self, context: Any, model_input: pd.DataFrame, params: Any = None
+        ) -> pd.DataFrame:
+            return answer(self.state, self.config, model_input)
+
     set_model(EpochlineModel())

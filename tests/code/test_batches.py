@@ -12,7 +12,7 @@ from epochline.batches import next_batch_number, write_batch
 from epochline.data import feature_names, make_synthetic
 from epochline.errors import UserError
 from epochline.params import DataParams
-from epochline.schema import validate_rows
+from epochline.schema import LabelCoder, conform, infer
 
 INCOMING = "data/incoming"
 PARAMS = DataParams(incoming_dir=INCOMING)
@@ -159,7 +159,8 @@ def test_batch_passes_the_data_checks(
 ) -> None:
     path = _write(tmp_path, monkeypatch, drift=drift)
     raw = pd.read_csv(path)
-    checked = validate_rows(raw, str(path), feature_names(10), "label", None)
+    schema = infer(raw, str(path), PARAMS)
+    checked = conform(raw, str(path), schema, LabelCoder("label", 1))
     assert len(checked) == len(raw) == 200
     assert checked["label"].dtype == "int64"
     assert all(checked[name].dtype == "float64" for name in feature_names(10))

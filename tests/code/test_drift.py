@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from epochline.data import feature_names, make_synthetic
-from epochline.drift import PSI_WARN, feature_drift, psi
+from epochline.drift import PSI_WARN, feature_drift, label_shift, psi
 
 N = 3000
 
@@ -72,11 +72,22 @@ def test_feature_drift_has_one_row_per_feature(
     rows = feature_drift(reference, new, features)
     assert [row["feature"] for row in rows] == features
     for row in rows:
-        assert set(row) == {"feature", "psi", "ks_statistic", "ks_p_value", "drifted"}
+        assert set(row) == {
+            "feature",
+            "kind",
+            "psi",
+            "test",
+            "statistic",
+            "p_value",
+            "new_categories",
+            "missing_reference",
+            "missing_new",
+            "drifted",
+        }
         assert isinstance(row["drifted"], bool)
-        assert row["psi"] >= 0
-        assert 0 <= row["ks_statistic"] <= 1
-        assert 0 <= row["ks_p_value"] <= 1
+        assert row["psi"] >= 0 and row["test"] == "ks"
+        assert 0 <= row["statistic"] <= 1
+        assert 0 <= row["p_value"] <= 1
 
 
 def test_feature_drift_flags_only_the_shifted_feature(
@@ -86,10 +97,10 @@ def test_feature_drift_flags_only_the_shifted_feature(
     rows = {row["feature"]: row for row in feature_drift(reference, new, features)}
     assert [name for name, row in rows.items() if row["drifted"]] == ["x2"]
     assert rows["x2"]["psi"] > PSI_WARN
-    assert rows["x2"]["ks_p_value"] < 1e-6
+    assert rows["x2"]["p_value"] < 1e-6
     for name in ("x0", "x1", "x3"):
         assert rows[name]["psi"] < 0.1
-        assert rows[name]["ks_statistic"] < rows["x2"]["ks_statistic"] / 3
+        assert rows[name]["statistic"] < rows["x2"]["statistic"] / 3
 
 
 def test_feature_drift_of_a_table_against_itself_is_clean(
@@ -97,8 +108,8 @@ def test_feature_drift_of_a_table_against_itself_is_clean(
 ) -> None:
     reference, _, features = frames
     for row in feature_drift(reference, reference, features):
-        assert row["psi"] == 0 and row["ks_statistic"] == 0
-        assert row["ks_p_value"] == pytest.approx(1.0)
+        assert row["psi"] == 0 and row["statistic"] == 0
+        assert row["p_value"] == pytest.approx(1.0)
         assert row["drifted"] is False
 
 
@@ -134,3 +145,44 @@ def _counts(*counts: int) -> np.ndarray:
 )
 def test_psi_sees_drift_in_low_cardinality_features(reference: np.ndarray, new: np.ndarray) -> None:
     assert psi(reference, new) > PSI_WARN
+
+
+def _islands(*counts: int, missing: int = 0) -> pd.DataFrame:
+    names = np.repeat(["Biscoe", "Dream", "Torgersen", "Atlantis"][: len(counts)], counts)
+    return pd.DataFrame({"island": [*names, *([None] * missing)], "mass": 1.0})
+
+
+def test_categorical_drift_sees_shares_new_categories_and_gaps() -> None:
+    reference = _islands(500, 300, 200)
+    (same,) = feature_drift(reference, _islands(50, 30, 20), ["island"], ["island"])
+    assert same["kind"] == "categorical" and same["test"] == "chi2"
+    assert same["psi"] < 1e-9 and same["p_value"] > 0.99 and not same["drifted"]
+    (moved,) = feature_drift(
+        reference, _islands(10, 30, 20, 40, missing=20), ["island"], ["island"]
+    )
+    assert moved["drifted"] and moved["psi"] > PSI_WARN and moved["p_value"] < 1e-6
+    assert moved["new_categories"] == ["<missing>", "Atlantis"]
+    assert moved["missing_reference"] == 0 and moved["missing_new"] == pytest.approx(20 / 120, abs=1e-6)
+
+
+def test_numeric_drift_counts_the_missing_share_and_ignores_gaps_in_the_test() -> None:
+    reference = pd.DataFrame({"a": _normal(0, seed=1)})
+    new = pd.DataFrame({"a": _normal(0, seed=2)})
+    new.loc[: N // 4, "a"] = np.nan
+    (row,) = feature_drift(reference, new, ["a"])
+    assert row["psi"] < 0.05  # the values that are there did not move
+    assert row["missing_new"] == pytest.approx(0.25, abs=0.01)
+    assert row["drifted"]  # but a quarter of them went missing
+
+
+def test_label_shift_flags_a_batch_of_one_class() -> None:
+    reference = np.array([0, 1] * 50)
+    new = np.array([0, 0, 0, 1, 0, 1])
+    batch = np.array(["b1.csv"] * 3 + ["b2.csv"] * 3)
+    shift = label_shift(reference, new, batch, ("no", "yes"))
+    assert shift["reference_positive_rate"] == 0.5
+    assert shift["new_positive_rate"] == pytest.approx(2 / 6, abs=1e-6)
+    assert [(b["batch"], b["one_class"]) for b in shift["batches"]] == [
+        ("b1.csv", "no"),
+        ("b2.csv", None),
+    ]

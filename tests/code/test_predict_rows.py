@@ -7,28 +7,33 @@ import pandas as pd
 import pytest
 
 from epochline.errors import UserError
-from epochline.predicting import output_table
-from epochline.schema import validate_features
+from epochline.predicting import model_rows, output_table
 
-FEATURES = ["x0", "x1"]
+INPUTS = [("x0", "double"), ("x1", "double"), ("island", "string")]
 
 
 def rows(**columns: list[object]) -> pd.DataFrame:
-    return pd.DataFrame({"x0": [0.5, 1.2], "x1": [3, 4], **columns})
+    return pd.DataFrame({"x0": [0.5, 1.2], "x1": [3, 4], "island": ["Dream", None], **columns})
 
 
-def test_rows_with_extra_columns_pass_with_float_features() -> None:
-    checked = validate_features(rows(label=[0, 1], id=["a", "b"]), "in.csv", FEATURES)
+def test_rows_take_the_models_columns_numbers_as_float_categories_as_text() -> None:
+    checked = model_rows(rows(label=[0, 1], id=["a", "b"]), "in.csv", INPUTS)
+    assert list(checked.columns) == ["x0", "x1", "island"]
     assert checked["x1"].dtype == np.float64
-    assert list(checked.columns) == ["x0", "x1", "label", "id"]
+    assert checked["island"].tolist()[0] == "Dream" and pd.isna(checked["island"].iloc[1])
+
+
+def test_gaps_in_numbers_and_new_categories_are_scored() -> None:
+    checked = model_rows(rows(x0=[np.nan, 1.0], island=["3", "Biscoe"]), "in.csv", INPUTS)
+    assert np.isnan(checked["x0"].iloc[0])
+    assert checked["island"].tolist() == ["3", "Biscoe"]
 
 
 @pytest.mark.parametrize(
     ("frame", "expected"),
     [
         (pd.DataFrame({"x0": [1.0]}), "missing column 'x1'"),
-        (rows(x1=["3", "abc"]), "column 'x1' is not numeric (value 'abc' at row 2)"),
-        (rows(x0=[np.nan, 1.0]), "column 'x0' has a missing value (NaN) at row 1"),
+        (rows(x1=["3", "abc"]), "column 'x1' is numeric in the model's input, here it holds text"),
         (rows(x0=[1.0, np.inf]), "column 'x0' has inf at row 2"),
         (pd.DataFrame({"x0": [], "x1": []}), "has no rows to score"),
     ],
@@ -37,14 +42,14 @@ def test_bad_rows_get_one_line_naming_file_column_and_row(
     frame: pd.DataFrame, expected: str
 ) -> None:
     with pytest.raises(UserError) as caught:
-        validate_features(frame, "in.csv", FEATURES)
+        model_rows(frame, "in.csv", INPUTS)
     message = str(caught.value)
-    assert message.startswith("in.csv: ") and expected in message
+    assert message.startswith("in.csv: ") and expected in message, message
     assert "\n" not in message
 
 
-def test_output_keeps_the_id_and_names_columns_after_the_label() -> None:
-    answers = pd.DataFrame({"probability": [0.2, 0.9], "label": [0, 1]})
+def test_output_keeps_the_id_and_names_the_class_as_the_data_does() -> None:
+    answers = pd.DataFrame({"probability": [0.2, 0.9], "label": [0, 1], "class": [0, 1]})
     out = output_table(rows(label=[0, 1], id=["a", "b"]), answers, "label", "id")
     assert list(out.columns) == ["id", "label_probability", "label_predicted"]
     assert out["id"].tolist() == ["a", "b"] and out["label_predicted"].tolist() == [0, 1]

@@ -14,8 +14,9 @@ import pytest
 
 from epochline.data import make_synthetic
 from epochline.errors import UserError
-from epochline.files import write_parquet, write_with
+from epochline.files import write_json, write_parquet, write_with
 from epochline.params import parse_params
+from epochline.schema import infer
 from epochline.splitting import TRAIN, assign
 from epochline.stages import normalize, split
 
@@ -65,17 +66,17 @@ def test_missing_source_file_stops_load(tmp_path: Path, run_stage: StageRunner) 
 
 def _bad_csv(tmp_path: Path) -> str:
     df = make_synthetic(100, 3, 1)
-    df.loc[10, "x1"] = np.nan
-    path = tmp_path / "data" / "external" / "with_nan.csv"
+    df.loc[10, "x1"] = np.inf
+    path = tmp_path / "data" / "external" / "with_inf.csv"
     path.parent.mkdir(parents=True)
     df.to_csv(path, index=False)
-    return "data/external/with_nan.csv"
+    return "data/external/with_inf.csv"
 
 
-def test_nan_in_source_stops_load(tmp_path: Path, run_stage: StageRunner) -> None:
+def test_inf_in_source_stops_load(tmp_path: Path, run_stage: StageRunner) -> None:
     source = _bad_csv(tmp_path)
     write_params(tmp_path, {"data": {"source": source}})
-    _assert_user_error(run_stage("load", tmp_path), source, "'x1'", "NaN", "row 11")
+    _assert_user_error(run_stage("load", tmp_path), source, "'x1'", "inf at row 11", "finite")
 
 
 def test_failed_load_keeps_the_previous_raw_table(tmp_path: Path, run_stage: StageRunner) -> None:
@@ -135,6 +136,8 @@ def test_normalize_with_no_train_rows_is_a_user_error(
     )
     write_params(tmp_path, params)
     write_parquet(raw, tmp_path / "data" / "raw.parquet")
+    schema = infer(raw, "raw", parse_params(params).data)
+    write_json(schema.to_dict(), tmp_path / "data" / "schema.json")
     with pytest.raises(UserError, match="train"):
         normalize.main()
 

@@ -41,11 +41,18 @@ def parts(pipeline: PipelineRun) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def scaler(pipeline: PipelineRun) -> dict[str, list]:
-    return json.loads((pipeline.root / paths.SCALER).read_text())
+    return json.loads((pipeline.root / paths.PREPROCESSOR).read_text())
 
 
 def test_every_output_is_written(pipeline: PipelineRun) -> None:
-    for path in (paths.RAW, paths.NORMALIZED, paths.SCALER, paths.TRAIN, paths.VAL, paths.TEST):
+    for path in (
+        paths.RAW,
+        paths.NORMALIZED,
+        paths.PREPROCESSOR,
+        paths.TRAIN,
+        paths.VAL,
+        paths.TEST,
+    ):
         assert (pipeline.root / path).stat().st_size > 0, path
     assert list(pipeline.root.rglob(".*.tmp")) == []
 
@@ -100,7 +107,7 @@ def test_parts_are_disjoint_and_cover_every_row(
     assert sum(len(df) for df in parts.values()) == len(raw)
     # Compare in one space: test rows are raw, so scale them as normalize did.
     features = _features(pipeline, raw)
-    scaler = json.loads((pipeline.root / paths.SCALER).read_text())
+    scaler = json.loads((pipeline.root / paths.PREPROCESSOR).read_text())
     span = np.array(scaler["max"]) - np.array(scaler["min"])
     test_scaled = parts[TEST].copy()
     test_scaled[features] = (parts[TEST][features].to_numpy() - scaler["min"]) / np.where(

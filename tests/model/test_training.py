@@ -13,7 +13,8 @@ import torch
 from epochline import model
 from epochline.data import make_synthetic
 from epochline.params import Params
-from epochline.scaling import MinMaxScaler
+from epochline.preprocessing import Preprocessor
+from epochline.schema import NUMBER, NUMERIC, Feature, Schema
 from epochline.splitting import TEST, TRAIN, VAL, assign, key_columns
 
 DEFAULTS = Params()
@@ -27,16 +28,31 @@ def tables() -> dict[str, pd.DataFrame]:
     return {name: raw[part == name] for name in (TRAIN, VAL, TEST)}
 
 
+def _fit_preprocessor(train_rows: pd.DataFrame) -> Preprocessor:
+    features = [c for c in train_rows.columns if c != "label"]
+    schema = Schema(
+        tuple(train_rows.columns),
+        "label",
+        None,
+        tuple(Feature(f, NUMERIC, NUMBER) for f in features),
+    )
+    return Preprocessor.fit(train_rows, schema, 20, "train rows")
+
+
 def train(tables: dict[str, pd.DataFrame], **overrides: float) -> tuple[model.Classifier, list]:
     params = DEFAULTS.train.model_copy(update=overrides)
     features = [c for c in tables[TRAIN].columns if c != "label"]
-    scaler = MinMaxScaler.fit(tables[TRAIN], features)
+    scaler = _fit_preprocessor(tables[TRAIN])
     net = model.build(len(features), params.hidden_size, params.seed)
     net.set_scaler(scaler)
     history = model.fit(
         net,
-        model.to_tensors(scaler.transform(tables[TRAIN]), features, "label"),
-        model.to_tensors(scaler.transform(tables[VAL]), features, "label"),
+        model.to_tensors(
+            scaler.transform(tables[TRAIN]).assign(label=tables[TRAIN]["label"]), features, "label"
+        ),
+        model.to_tensors(
+            scaler.transform(tables[VAL]).assign(label=tables[VAL]["label"]), features, "label"
+        ),
         params,
     )
     return net, history
@@ -76,7 +92,7 @@ def test_another_seed_gives_other_weights(tables: dict[str, pd.DataFrame]) -> No
 def test_model_takes_raw_rows_scaling_is_inside(tables: dict[str, pd.DataFrame]) -> None:
     net, _ = train(tables, epochs=2)
     features = [c for c in tables[TEST].columns if c != "label"]
-    scaler = MinMaxScaler.fit(tables[TRAIN], features)
+    scaler = _fit_preprocessor(tables[TRAIN])
     normalized = torch.tensor(scaler.transform(tables[TEST])[features].to_numpy(np.float32))
     with torch.no_grad():
         via_logits = torch.sigmoid(net.logits(normalized)).numpy()
@@ -88,7 +104,7 @@ def test_checkpoint_round_trips_without_unpickling_objects(
 ) -> None:
     net, _ = train(tables, epochs=1)
     buffer = io.BytesIO()
-    config = {"features": [f"x{i}" for i in range(10)], "hidden_size": 16, "threshold": 0.5}
+    config = {"columns": [f"x{i}" for i in range(10)], "hidden_size": 16, "threshold": 0.5}
     torch.save(model.checkpoint(net, config), buffer)
     buffer.seek(0)
     restored = model.from_checkpoint(torch.load(buffer, weights_only=True))
