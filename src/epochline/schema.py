@@ -190,6 +190,12 @@ class LabelCoder:
                 value = values[first].iloc[0]
                 self.negative = value.item() if isinstance(value, np.generic) else value
                 self.negative_text = text
+            elif text != self.negative_text and not self.seen_positive:
+                raise UserError(
+                    f"{where}: label '{self.column}' holds {self.negative!r} and {text!r} but not "
+                    f"data.positive_class {self.positive!r}, which never occurs; allowed: one "
+                    "of the label's two values"
+                )
             elif text != self.negative_text:
                 raise UserError(f"{where}: label '{self.column}' has a third value "
                                 f"({_at(values, first)}); {self._allowed()}")  # fmt: skip

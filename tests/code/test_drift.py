@@ -162,7 +162,9 @@ def test_categorical_drift_sees_shares_new_categories_and_gaps() -> None:
     )
     assert moved["drifted"] and moved["psi"] > PSI_WARN and moved["p_value"] < 1e-6
     assert moved["new_categories"] == ["<missing>", "Atlantis"]
-    assert moved["missing_reference"] == 0 and moved["missing_new"] == pytest.approx(20 / 120, abs=1e-6)
+    assert moved["missing_reference"] == 0 and moved["missing_new"] == pytest.approx(
+        20 / 120, abs=1e-6
+    )
 
 
 def test_numeric_drift_counts_the_missing_share_and_ignores_gaps_in_the_test() -> None:
