@@ -195,7 +195,9 @@ def test_a_third_label_value_names_file_row_and_value(workdir: Path) -> None:
 
 def test_a_positive_class_that_never_occurs(workdir: Path) -> None:
     _write(_table())
-    assert "data.positive_class 'male', which never occurs" in _error(_params(positive_class="male"))
+    assert "data.positive_class 'male', which never occurs" in _error(
+        _params(positive_class="male")
+    )
 
 
 def test_an_all_missing_column(workdir: Path) -> None:
