@@ -16,7 +16,7 @@ from epochline.errors import UserError
 from epochline.files import write_with
 from epochline.params import load_params
 from epochline.registry import CHAMPION
-from epochline.schema import numbers, texts
+from epochline.schema import NUMBER, numbers, texts
 
 
 def _load(uri: str, hint: str) -> PyFuncModel:
@@ -37,7 +37,8 @@ def model_rows(df: pd.DataFrame, where: str, inputs: list[tuple[str, str]]) -> p
     if lost:
         raise UserError(f"{where}: missing column '{lost[0]}'; the model takes {names}")
     columns = {
-        name: texts(df[name], name, where) if kind == "string"
+        # A category may come as a number (a declared code like a year): it is its text.
+        name: texts(df[name], name, where, values=NUMBER) if kind == "string"
         else numbers(df[name], name, where, by="the model's input")
         for name, kind in inputs
     }  # fmt: skip

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from epochline.baselines import yardsticks
 from epochline.params import load_params
@@ -78,11 +79,12 @@ def test_served_penguin_model_answers_json_with_a_null_and_an_unseen_category(
         answers = post(f"{base}/invocations", {"dataframe_records": rows})["predictions"]
     assert [a["class"] for a in answers] == ["yes", "no"]
     assert all(math.isfinite(a["probability"]) for a in answers)
-    # The signature says which columns are text.
-    mlmodel = (project / "mlartifacts").rglob("MLmodel")
-    signature = next(p for p in mlmodel if "signature" in p.read_text()).read_text()
-    assert '\\"name\\": \\"island\\", \\"required\\": true}' in signature or "island" in signature
-    assert '"type\\": \\"string\\", \\"name\\": \\"island\\"' in signature
+    # The signature declares text columns as strings, numbers as doubles.
+    mlmodel = next(p for p in (project / "mlartifacts").rglob("MLmodel"))
+    inputs = json.loads(yaml.safe_load(mlmodel.read_text())["signature"]["inputs"])
+    types = {column["name"]: column["type"] for column in inputs}
+    assert types["island"] == types["sex"] == types["year"] == "string"
+    assert types["bill_length_mm"] == "double"
 
 
 def test_retrain_on_penguins_flags_a_batch_of_one_class_and_new_categories(
