@@ -32,7 +32,8 @@ def test_two_projects_give_byte_identical_outputs(tmp_path: Path) -> None:
     expected = {"models/model.pt", "models/model.json", "data/split/test.parquet",
                 "reports/metrics.json", "reports/roc.json", "reports/confusion.csv",
                 "reports/train_history.json", "reports/test_predictions.parquet",
-                "data/raw.parquet", "data/normalized.parquet", "data/preprocessor.json", "data/schema.json"}  # fmt: skip
+                "data/raw.parquet", "data/normalized.parquet", "data/preprocessor.json",
+                "data/schema.json"}  # fmt: skip
     assert expected <= set(a) and set(a) == set(b)
     differ = [name for name in a if a[name] != b[name]]
     assert differ == [], f"outputs differ between two runs: {differ}"
