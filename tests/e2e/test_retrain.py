@@ -137,7 +137,8 @@ def test_corrupt_batch_fails_naming_the_file_and_touches_nothing(tmp_path: Path)
     client = registry(project)
     runs_before = [(r.info.run_id, r.info.status) for r in client.search_runs(["1"])]
     batch = pd.read_parquet(project / "data/split/test.parquet").head(20)
-    batch.loc[5, "x3"] = float("nan")
+    batch = batch.astype({"x3": object})
+    batch.loc[5, "x3"] = "n.a."  # text in a numeric column (a gap would be legitimate data)
     batch.to_csv(project / "data/incoming/batch-0001.csv", index=False)
 
     failed = epochline(project, "retrain", check=False)
