@@ -71,8 +71,12 @@ class Schema:
 def _at(series: pd.Series, mask: np.ndarray | pd.Series) -> str:
     """'value' at row N (1 = first data row) of the first row where mask holds."""
     i = int(np.flatnonzero(np.asarray(mask))[0])
-    value = series.iloc[i]
-    return f"{value.item() if isinstance(value, np.generic) else value!r} at row {i + 1}"
+    return f"{_plain(series.iloc[i])!r} at row {i + 1}"
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (2, not np.int64(2))."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def holds(series: pd.Series) -> str | None:
@@ -187,16 +191,14 @@ class LabelCoder:
         for text in pd.unique(texts[~positive]):
             first = texts == text
             if self.negative is None:
-                value = values[first].iloc[0]
-                self.negative = value.item() if isinstance(value, np.generic) else value
-                self.negative_text = text
-            elif text != self.negative_text and not self.seen_positive:
-                raise UserError(
-                    f"{where}: label '{self.column}' holds {self.negative!r} and {text!r} but not "
-                    f"data.positive_class {self.positive!r}, which never occurs; allowed: one "
-                    "of the label's two values"
-                )
-            elif text != self.negative_text:
+                self.negative = _plain(values[first].iloc[0])
+            elif text != category_text(self.negative):
+                if not self.seen_positive:
+                    raise UserError(
+                        f"{where}: label '{self.column}' holds {self.negative!r} and {text!r} but "
+                        f"not data.positive_class {self.positive!r}, which never occurs; "
+                        "allowed: one of the label's two values"
+                    )
                 raise UserError(f"{where}: label '{self.column}' has a third value "
                                 f"({_at(values, first)}); {self._allowed()}")  # fmt: skip
         return positive.astype(np.int64)

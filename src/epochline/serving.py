@@ -77,10 +77,12 @@ def _numeric(f: dict[str, Any], column: pd.Series) -> list[np.ndarray]:
 
 def _one_hot(f: dict[str, Any], column: pd.Series) -> list[np.ndarray]:
     slots = {c: i for i, c in enumerate(f["categories"])}
-    texts = category_texts(column)
-    index = np.array(
-        [len(slots) if t is None else slots.get(t, len(slots) + 1) for t in texts], dtype=np.int64
-    )
+    missing, other = len(slots), len(slots) + 1
+    # Slot per distinct value, then per row by its code: no Python work per row.
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    texts = [category_text(u) for u in uniques]
+    per_value = [missing if t is None else slots.get(t, other) for t in texts] + [missing]
+    index = np.asarray(per_value, dtype=np.int64)[codes]  # code -1 (missing) picks the last
     return list(np.eye(len(slots) + 2, dtype=np.float64)[index].T)
 
 
