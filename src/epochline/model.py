@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from epochline.distributed import SINGLE, World, all_sum
+from epochline.errors import UserError
 from epochline.params import TrainParams
 from epochline.preprocessing import Preprocessor
 from epochline.serving import LIMIT
@@ -53,12 +56,11 @@ class Classifier(nn.Module):
         self.x_span.copy_(torch.from_numpy(preprocessor.span))
 
     @torch.no_grad()
-    def silence_unused_inputs(self, x: torch.Tensor) -> None:
+    def silence_unused_inputs(self, used: torch.Tensor) -> None:
         """Zero the weights of inputs that are 0 in every training row (a category slot no
         training row fills): they get no gradient, so they stay 0, and a category first seen
         when serving adds nothing instead of a random initial weight."""
-        unused = (x == 0).all(dim=0)
-        self.hidden.weight[:, unused] = 0.0
+        self.hidden.weight[:, ~used] = 0.0
 
 
 def build(n_features: int, hidden_size: int, seed: int) -> Classifier:
@@ -88,17 +90,103 @@ class EpochMetrics:
 def to_tensors(
     df: pd.DataFrame, features: list[str], label: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.tensor(df[features].to_numpy(dtype=np.float32))
-    y = torch.tensor(df[label].to_numpy(dtype=np.float32))
+    x = torch.from_numpy(np.ascontiguousarray(df[features].to_numpy(dtype=np.float32)))
+    y = torch.from_numpy(df[label].to_numpy(dtype=np.float32))
     return x, y
 
 
+def inputs_used(preprocessor: Preprocessor) -> torch.Tensor:
+    """Inputs that vary over the training rows; the others are 0 in every scaled row."""
+    return torch.from_numpy(np.asarray(preprocessor.maximum) > np.asarray(preprocessor.minimum))
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """train.device → a torch device; auto picks a GPU (CUDA, then Apple's MPS) if there is one."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if _mps() else "cpu"
+    if (name == "cuda" and not torch.cuda.is_available()) or (name == "mps" and not _mps()):
+        raise UserError(
+            f"train.device = '{name}', but PyTorch {torch.__version__} sees no such device here; "
+            "allowed: auto (a GPU when there is one) or cpu"
+        )
+    if name == "cuda":
+        # Deterministic cuBLAS needs this set before its first use (PyTorch's reproducibility
+        # notes); use_deterministic_algorithms then refuses any op without a deterministic form.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def _mps() -> bool:
+    return bool(torch.backends.mps.is_available())
+
+
+class _Logits(nn.Module):
+    """The training forward (inputs already scaled → logits), as one module for DDP to wrap:
+    DistributedDataParallel synchronises gradients only for calls through its forward."""
+
+    def __init__(self, net: Classifier) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.logits(x)
+
+
+def _trainer(model: Classifier, device: torch.device, world: World) -> nn.Module:
+    step = _Logits(model)
+    if world.size == 1:
+        return step
+    ids = [device.index] if device.type == "cuda" else None
+    # The scaling buffers never change: no need to broadcast them before every step.
+    return nn.parallel.DistributedDataParallel(step, device_ids=ids, broadcast_buffers=False)
+
+
 @torch.no_grad()
-def _score(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def _score_sums(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Summed loss, correct answers and rows: sums, so that shards add up exactly."""
     logits = model.logits(x)
-    loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
-    accuracy = ((logits > 0).float() == y).float().mean().item()
-    return loss, accuracy
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="sum")
+    correct = ((logits > 0) == (y > 0.5)).sum()
+    return torch.stack(
+        [
+            loss.double(),
+            correct.double(),
+            torch.tensor(float(len(y)), dtype=torch.float64, device=x.device),
+        ]
+    )
+
+
+def _epoch(
+    trainer: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    order: torch.Tensor,
+    batch_size: int,
+) -> torch.Tensor:
+    """One pass of SGD in `order`; returns the summed loss and correct answers of its
+    batches as they were trained on (the running metrics every framework reports)."""
+    x, y, positive = data
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    for start in range(0, len(x), batch_size):
+        batch = order[start : start + batch_size]
+        logits = trainer(x[batch])
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, y[batch])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():  # no .item(): a GPU would wait for the host on every step
+            loss_sum.add_(loss.detach(), alpha=len(batch))
+            correct.add_(((logits.detach() > 0) == positive[batch]).sum())
+    return torch.stack(
+        [
+            loss_sum,
+            correct.double(),
+            torch.tensor(float(len(x)), dtype=torch.float64, device=x.device),
+        ]
+    )
 
 
 def fit(
@@ -107,26 +195,37 @@ def fit(
     val: tuple[torch.Tensor, torch.Tensor],
     params: TrainParams,
     on_epoch: Callable[[EpochMetrics], Any] = lambda _: None,
+    device: torch.device | None = None,
+    world: World = SINGLE,
 ) -> list[EpochMetrics]:
-    """SGD over preloaded tensors, sliced by a seeded permutation per epoch."""
+    """SGD over tensors that stay on `device` for the whole fit, sliced by a seeded
+    permutation per epoch. With several processes (`world`), each passes its own shard
+    (train shards of equal length); gradients and epoch metrics are summed over all.
+    The model ends on the CPU, whatever device trained it."""
     torch.use_deterministic_algorithms(True)
-    x, y = train
-    gen = torch.Generator().manual_seed(params.seed)
+    device = device or torch.device("cpu")
+    model.to(device)
+    x, y = (t.to(device) for t in train)
+    val_x, val_y = (t.to(device) for t in val)
+    trainer = _trainer(model, device, world)
+    gen = torch.Generator().manual_seed(params.seed)  # on the CPU: the same order everywhere
     optimizer = torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum)
     history = []
     for epoch in range(1, params.epochs + 1):
         model.train()
-        order = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x), params.batch_size):
-            batch = order[start : start + params.batch_size]
-            loss = nn.functional.binary_cross_entropy_with_logits(model.logits(x[batch]), y[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        order = torch.randperm(len(x), generator=gen).to(device)
+        sums = _epoch(trainer, optimizer, (x, y, y > 0.5), order, params.batch_size)
         model.eval()
-        metrics = EpochMetrics(epoch, *_score(model, x, y), *_score(model, *val))
+        totals: list[float] = all_sum(
+            torch.cat([sums, _score_sums(model, val_x, val_y)]), world
+        ).tolist()
+        loss, correct, rows, val_loss, val_correct, val_rows = totals
+        metrics = EpochMetrics(
+            epoch, loss / rows, correct / rows, val_loss / val_rows, val_correct / val_rows
+        )
         history.append(metrics)
         on_epoch(metrics)
+    model.to("cpu")
     return history
 
 

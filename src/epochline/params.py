@@ -77,6 +77,13 @@ class TrainParams(_Section):
     hidden_size: int = Field(16, ge=1)
     momentum: float = Field(0.9, ge=0, lt=1)
     seed: int = Field(42, ge=0, le=2**32 - 1)
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    nproc_per_node: int = Field(1, ge=1, le=1024)
+    nnodes: int = Field(1, ge=1, le=10000)
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
 
 
 class EvaluateParams(_Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -21,10 +22,13 @@ import mlflow
 import pandas as pd
 from filelock import FileLock
 from mlflow.data.dataset import Dataset
-from mlflow.data.pandas_dataset import from_pandas
+from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.types import Schema as MlflowSchema
 
+from epochline import tables
 from epochline.errors import TrackingUnavailable, UserError
 from epochline.files import read_json
 from epochline.params import TrackingParams, parse_text
@@ -310,14 +314,44 @@ def _quiet_schema_hints() -> Iterator[None]:
 _CONTEXTS = {"train": "training", "val": "validation", "test": "testing"}
 
 
-def log_datasets(tables: dict[str, tuple[pd.DataFrame, Path]], label: str) -> None:
-    with _quiet_schema_hints():
-        datasets: list[Dataset | None] = [
-            from_pandas(df, source=str(path.resolve()), targets=label, name=name)
-            for name, (df, path) in tables.items()
-        ]
-        contexts: list[str | None] = [_CONTEXTS.get(n, n) for n in tables]
-        mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
+class TableDataset(Dataset):
+    """A Parquet table as MLflow records it, known without reading it whole: the row count
+    from the file's footer, the schema from a sample, the digest from streaming its bytes.
+    (`mlflow.data.from_pandas` infers its schema over the whole frame: 43 s at 7 M rows.)"""
+
+    def __init__(self, path: Path, name: str, label: str) -> None:
+        self._rows = tables.row_count(path, f"{name} table")
+        sample = tables.head(path, f"{name} table")
+        self._columns = len(sample.columns)
+        self._targets = label
+        with _quiet_schema_hints():
+            self._schema = infer_signature(sample).inputs
+            source = resolve_dataset_source(str(path.resolve()))
+        super().__init__(source, name, tables.file_digest(path)[:8])
+
+    def _compute_digest(self) -> str:
+        return self._digest  # given in __init__; MLflow calls this only when it is not
+
+    @property
+    def profile(self) -> dict[str, int]:
+        return {"num_rows": self._rows, "num_elements": self._rows * self._columns}
+
+    @property
+    def schema(self) -> MlflowSchema:
+        return self._schema
+
+    def to_dict(self) -> dict[str, str]:
+        config = super().to_dict()
+        config["schema"] = json.dumps({"mlflow_colspec": self._schema.to_dict()})
+        config["profile"] = json.dumps(self.profile)
+        return config
+
+
+def log_datasets(files: dict[str, Path], label: str) -> None:
+    """Each table as a training/validation/testing input of the active run."""
+    datasets: list[Dataset | None] = [TableDataset(p, name, label) for name, p in files.items()]
+    contexts: list[str | None] = [_CONTEXTS.get(n, n) for n in files]
+    mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
 
 
 def requirements() -> list[str]:

@@ -6,17 +6,18 @@ same model, that run is reused rather than logged a second time.
 """
 
 import logging
+import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import pandas as pd
 import torch
 
-from epochline import model, paths, preprocessing, serving, tracking
-from epochline.data import digest
-from epochline.files import json_digest, read_json, read_parquet, write_bytes, write_json
+from epochline import distributed, model, paths, preprocessing, serving, tables, tracking
+from epochline.distributed import World
+from epochline.files import json_digest, read_json, write_bytes, write_json
 from epochline.params import Params, load_params
 from epochline.preprocessing import Preprocessor
 from epochline.progress import EpochProgress
@@ -26,7 +27,13 @@ from epochline.schema import Schema
 log = logging.getLogger(__name__)
 
 # The code whose change can change the weights: part of the training key.
-_TRAINING_CODE = (model, preprocessing, serving)
+_TRAINING_CODE = (model, preprocessing, serving, distributed)
+SPLITS = {"train": paths.TRAIN, "val": paths.VAL, "test": paths.TEST}
+# Where the run happens, not what is trained: the key holds the resolved device and the
+# number of processes instead.
+_PLACEMENT = {"device", "nproc_per_node", "nnodes"}
+
+Fit = Callable[..., list[model.EpochMetrics]]
 
 
 def _config(params: Params, preprocessor: Preprocessor, schema: Schema) -> dict[str, Any]:
@@ -41,35 +48,41 @@ def _config(params: Params, preprocessor: Preprocessor, schema: Schema) -> dict[
     }
 
 
-def _training_key(params: Params, config: dict[str, Any], data: str) -> str:
+def _training_key(
+    params: Params, config: dict[str, Any], data: str, device: torch.device, world: World
+) -> str:
     files = [Path(m.__file__ or "") for m in _TRAINING_CODE] + [Path(__file__)]
     code = {f.name: f.read_text() for f in files}
     return json_digest({
-        "train": params.train.model_dump(), "config": config,
+        "train": params.train.model_dump(exclude=_PLACEMENT), "config": config,
         "data": data, "code": json_digest(code), "torch": torch.__version__,
+        "device": device.type, "processes": world.size,
     })  # fmt: skip
 
 
-def _fit(
-    net: model.Classifier,
-    params: Params,
-    tables: dict[str, pd.DataFrame],
-    config: dict[str, Any],
-    log_epoch: Callable[[model.EpochMetrics], Any],
-) -> list[model.EpochMetrics]:
-    label, inputs = params.data.label_column, config["columns"]
-    train = model.to_tensors(tables["train"], inputs, label)
-    net.silence_unused_inputs(train[0])
-    with EpochProgress(params.train.epochs) as progress:
+def _shard(
+    params: Params, columns: list[str], world: World
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """This process's rows of train and val, read by row group: all of them for one process."""
+    label = params.data.label_column
+    shards = []
+    for path, what in ((paths.TRAIN, "train table"), (paths.VAL, "validation table")):
+        n_rows = tables.row_count(path, what)
+        start, stop = tables.shard_bounds(n_rows, world.rank, world.size)
+        rows = tables.read_rows(path, what, start, stop, [*columns, label])
+        shards.append((model.to_tensors(rows, columns, label), math.ceil(n_rows / world.size)))
+    (train, longest), (val, _) = shards
+    return distributed.pad(train, longest), val
+
+
+def _with_progress(fit: Fit, epochs: int, log_epoch: Callable[[model.EpochMetrics], Any]) -> Any:
+    with EpochProgress(epochs) as progress:
 
         def on_epoch(m: model.EpochMetrics) -> None:
             log_epoch(m)
             progress.update(m)
 
-        return model.fit(
-            net, train, model.to_tensors(tables["val"], inputs, label), params.train,
-            on_epoch=on_epoch,
-        )  # fmt: skip
+        return fit(on_epoch=on_epoch)
 
 
 def _log_epoch(m: model.EpochMetrics) -> None:
@@ -79,7 +92,7 @@ def _log_epoch(m: model.EpochMetrics) -> None:
 def _new_run(
     experiment_id: str,
     params: Params,
-    tables: dict[str, pd.DataFrame],
+    fit: Fit,
     net: model.Classifier,
     config: dict[str, Any],
     keys: tuple[str, str],
@@ -91,18 +104,16 @@ def _new_run(
     name, tags = tracking.run_context(params.flat(), data_digest, train_key)
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         mlflow.log_params(params.flat())
-        split_files = {"train": paths.TRAIN, "val": paths.VAL, "test": paths.TEST}
-        tracking.log_datasets(
-            {k: (tables[k], split_files[k]) for k in tables}, params.data.label_column
-        )
+        tracking.log_datasets(SPLITS, params.data.label_column)
         if history is None:  # one batched call per epoch: the UI shows training as it goes
-            history = _fit(net, params, tables, config, _log_epoch)
+            history = _with_progress(fit, params.train.epochs, _log_epoch)
         else:
             for m in history:
                 _log_epoch(m)
         data = _write_checkpoint(net, config)
         # Raw rows, as a client sends them; the answers come from serving.py itself.
-        example = tables["test"][[f["name"] for f in config["features"]]].head(5)
+        test = tables.head(paths.TEST, "test table", 5)
+        example = test[[f["name"] for f in config["features"]]]
         answers = serving.answer(net.state_dict(), config, example)
         model_uri = tracking.log_model(paths.CHECKPOINT, example, answers)
         model_digest = model.identity(data)
@@ -121,48 +132,56 @@ def _write_checkpoint(net: model.Classifier, config: dict[str, Any]) -> dict[str
     return data
 
 
-def main() -> None:
-    params = load_params()
-    preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
-    config = _config(params, preprocessor, Schema.from_dict(read_json(paths.SCHEMA, "schema")))
-    tables = {
-        "train": read_parquet(paths.TRAIN, "train table"),
-        "val": read_parquet(paths.VAL, "validation table"),
-        "test": read_parquet(paths.TEST, "test table"),
-    }
-    log.info("train %s, val %s, %d inputs", tables["train"].shape, tables["val"].shape,
-             len(config["columns"]))  # fmt: skip
+def _train_and_record(
+    params: Params, config: dict[str, Any], net: model.Classifier, fit: Fit, keys: tuple[str, str]
+) -> tuple[tracking.TrainedModel, list[model.EpochMetrics]]:
+    """Rank 0: a new run, or the earlier run of the same key when it holds the same model."""
     experiment_id = tracking.connect(params.tracking)
-    data_digest = digest(*tables.values())
-    keys = (data_digest, _training_key(params, config, data_digest))
-    net = model.build(len(config["columns"]), params.train.hidden_size, params.train.seed)
-    net.set_scaler(preprocessor)
-
     earlier = tracking.find_training_run(experiment_id, keys[1])
     if earlier is None:
-        trained, history = _new_run(experiment_id, params, tables, net, config, keys)
-    else:
-        history = _fit(net, params, tables, config, lambda _: None)
-        digest_now = model.identity(_write_checkpoint(net, config))
-        if digest_now == earlier.model_digest:
-            log.info(
-                "same model as run %s (%s): reusing that run", earlier.run_name, earlier.run_id
-            )
-            trained = earlier
-        else:  # the same inputs gave other weights: record it, don't hide it
-            log.warning(
-                "training key %s gave model %s, not %s as in run %s: logging a new run",
-                keys[1], digest_now, earlier.model_digest, earlier.run_id,
-            )  # fmt: skip
-            trained, history = _new_run(experiment_id, params, tables, net, config, keys, history)
+        return _new_run(experiment_id, params, fit, net, config, keys)
+    history = _with_progress(fit, params.train.epochs, lambda _: None)
+    digest_now = model.identity(_write_checkpoint(net, config))
+    if digest_now == earlier.model_digest:
+        log.info("same model as run %s (%s): reusing that run", earlier.run_name, earlier.run_id)
+        return earlier, history
+    # The same inputs gave other weights: record it, don't hide it.
+    log.warning(
+        "training key %s gave model %s, not %s as in run %s: logging a new run",
+        keys[1], digest_now, earlier.model_digest, earlier.run_id,
+    )  # fmt: skip
+    return _new_run(experiment_id, params, fit, net, config, keys, history)
+
+
+def main() -> None:
+    params = load_params()
+    world = distributed.current()
+    if params.train.world_size > 1 and world.size == 1:
+        distributed.relaunch(params.train, "epochline.stages.train")
+    preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
+    config = _config(params, preprocessor, Schema.from_dict(read_json(paths.SCHEMA, "schema")))
+    device = model.resolve_device(params.train.device, world.local_rank)
+    with distributed.process_group(world, device):
+        train, val = _shard(params, config["columns"], world)
+        log.info("rank %d/%d on %s: train %s, val %s", world.rank, world.size, device,
+                 tuple(train[0].shape), tuple(val[0].shape))  # fmt: skip
+        net = model.build(len(config["columns"]), params.train.hidden_size, params.train.seed)
+        net.set_scaler(preprocessor)
+        net.silence_unused_inputs(model.inputs_used(preprocessor))
+        fit = partial(model.fit, net, train, val, params.train, device=device, world=world)
+        if not world.is_main:
+            fit()
+            return
+        data_digest = tables.digest(SPLITS)
+        keys = (data_digest, _training_key(params, config, data_digest, device, world))
+        trained, history = _train_and_record(params, config, net, fit, keys)
     write_json([{"epoch": m.epoch, **m.as_dict()} for m in history], paths.HISTORY)
     write_json(
         {"model_digest": trained.model_digest, "data_digest": data_digest, "train_key": keys[1]},
         paths.MODEL_INFO,
     )
-    last = history[-1]
     log.info("run %s (%s): final val_accuracy %.3f", trained.run_name, trained.run_id,
-             last.val_accuracy)  # fmt: skip
+             history[-1].val_accuracy)  # fmt: skip
 
 
 if __name__ == "__main__":
