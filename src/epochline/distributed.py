@@ -1,23 +1,30 @@
 """Training on several processes or machines, with PyTorch's own launcher (torchrun).
 
 When train.nproc_per_node or train.nnodes is above 1, the train stage starts itself again
-under `torchrun` (`python -m torch.distributed.run`). Every process then reads its own
+in that many processes with torchrun's launcher. Every process then reads its own
 contiguous shard of the training rows and trains the same model under
 DistributedDataParallel (gloo on CPUs, NCCL on GPUs); rank 0 alone talks to MLflow and
-writes the outputs. torchrun forwards SIGTERM and SIGINT to the processes it started.
+writes the outputs. The launcher stops every process on SIGTERM or SIGINT, and all of
+them when one fails.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.elastic.rendezvous import RendezvousError
+from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from epochline.errors import UserError
 from epochline.params import TrainParams
@@ -47,39 +54,79 @@ def current() -> World:
     return World(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env["LOCAL_RANK"]))
 
 
-def torchrun_command(params: TrainParams, module: str) -> list[str]:
-    """torchrun starting `module` on this machine's share of the processes.
+class WorkerFailed(UserError):
+    """A training process failed; it printed its own one-line error (or traceback) above."""
 
-    One machine: a standalone rendezvous on a free local port. Several: torchrun reads
-    the rendezvous from its own environment variables (PET_RDZV_BACKEND,
-    PET_RDZV_ENDPOINT, PET_RDZV_ID), set the same on every machine.
-    """
-    command = [
-        *(sys.executable, "-m", "torch.distributed.run"),
-        *(f"--nnodes={params.nnodes}", f"--nproc-per-node={params.nproc_per_node}"),
-    ]
-    if params.nnodes == 1:
-        command.append("--standalone")
-    elif not os.environ.get("PET_RDZV_ENDPOINT"):
-        raise UserError(
-            f"train.nnodes = {params.nnodes}: set PET_RDZV_BACKEND=c10d, "
-            "PET_RDZV_ENDPOINT=<host:port> and PET_RDZV_ID=<job> the same on every machine "
-            "(torchrun's rendezvous); allowed without them: train.nnodes = 1"
-        )
-    return [*command, "-m", module]
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
-def relaunch(params: TrainParams, module: str) -> NoReturn:
-    """Replace this process by torchrun: a scheduler's or DVC's signals then reach it."""
+def _check(params: TrainParams) -> None:
     if params.device == "mps":
         raise UserError(
             "train.device = 'mps' with more than one process: PyTorch has no distributed "
             "backend for MPS; allowed: train.nproc_per_node = 1 and train.nnodes = 1 with mps"
         )
-    command = torchrun_command(params, module)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(command[0], command)
+    if params.batch_size % params.world_size:
+        raise UserError(
+            f"train.batch_size = {params.batch_size} does not split over "
+            f"{params.world_size} processes (nproc_per_node x nnodes); allowed: a multiple of "
+            f"{params.world_size}"
+        )
+
+
+def rendezvous(params: TrainParams, env: Mapping[str, str]) -> dict[str, Any]:
+    """Where the processes meet: a free local port on one machine (torchrun --standalone);
+    across machines, torchrun's static rendezvous at MASTER_ADDR:MASTER_PORT, where the
+    machine with NODE_RANK 0 (the one running DVC) holds rank 0, which writes the outputs."""
+    if params.nnodes == 1:
+        return {"rdzv_backend": "c10d", "rdzv_endpoint": "localhost:0", "run_id": uuid.uuid4().hex}
+    missing = [k for k in ("MASTER_ADDR", "NODE_RANK") if not env.get(k)]
+    if missing or not env["NODE_RANK"].isdigit() or int(env["NODE_RANK"]) >= params.nnodes:
+        raise UserError(
+            f"train.nnodes = {params.nnodes}: set MASTER_ADDR (the machine running dvc repro), "
+            f"MASTER_PORT (default 29500) and NODE_RANK (0 there, 1 to {params.nnodes - 1} on "
+            f"the others) on every machine; got NODE_RANK={env.get('NODE_RANK')!r}"
+        )
+    return {
+        "rdzv_backend": "static",
+        "rdzv_endpoint": f"{env['MASTER_ADDR']}:{env.get('MASTER_PORT') or 29500}",
+        "rdzv_configs": {"rank": int(env["NODE_RANK"])},
+        "run_id": "epochline",
+    }
+
+
+def launch(params: TrainParams, module: str) -> None:
+    """Run `python -m module` in train.nproc_per_node processes with torchrun's launcher
+    (torch.distributed.launcher: what the torchrun command calls), and wait for them."""
+    _check(params)
+    # torchrun's command line gives each process 1 thread; share this machine's cores.
+    threads = max(1, (os.cpu_count() or 1) // params.nproc_per_node)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    # The launcher logs each stop it makes; the failing process's own line says why.
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    config = LaunchConfig(
+        min_nodes=params.nnodes,
+        max_nodes=params.nnodes,
+        nproc_per_node=params.nproc_per_node,
+        max_restarts=0,
+        **rendezvous(params, os.environ),
+    )
+    try:
+        elastic_launch(config, sys.executable)("-m", module)
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        raise WorkerFailed(
+            f"train: process {rank} of {params.world_size} exited {failure.exitcode} "
+            "(its error is above); the others were stopped",
+            failure.exitcode if failure.exitcode > 0 else 1,
+        ) from None
+    except RendezvousError as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"train: the processes could not meet ({first})") from None
+    except SignalException as exc:  # the launcher stopped the processes first
+        raise SystemExit(128 + int(exc.sigval)) from None
 
 
 @contextmanager

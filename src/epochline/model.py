@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -139,8 +140,11 @@ def _trainer(model: Classifier, device: torch.device, world: World) -> nn.Module
     if world.size == 1:
         return step
     ids = [device.index] if device.type == "cuda" else None
-    # The scaling buffers never change: no need to broadcast them before every step.
-    return nn.parallel.DistributedDataParallel(step, device_ids=ids, broadcast_buffers=False)
+    with warnings.catch_warnings():
+        # The scaling buffers never change: no broadcast before every step. (torch 2.13
+        # deprecates the flag, but its successor still syncs at every forward.)
+        warnings.filterwarnings("ignore", "`broadcast_buffers` is deprecated")
+        return nn.parallel.DistributedDataParallel(step, device_ids=ids, broadcast_buffers=False)
 
 
 @torch.no_grad()
@@ -200,7 +204,9 @@ def fit(
 ) -> list[EpochMetrics]:
     """SGD over tensors that stay on `device` for the whole fit, sliced by a seeded
     permutation per epoch. With several processes (`world`), each passes its own shard
-    (train shards of equal length); gradients and epoch metrics are summed over all.
+    (train shards of equal length) and takes its share of every batch of
+    `params.batch_size` rows: the same steps as one process takes. Gradients are averaged
+    and epoch metrics summed over all.
     The model ends on the CPU, whatever device trained it."""
     torch.use_deterministic_algorithms(True)
     device = device or torch.device("cpu")
@@ -214,7 +220,7 @@ def fit(
     for epoch in range(1, params.epochs + 1):
         model.train()
         order = torch.randperm(len(x), generator=gen).to(device)
-        sums = _epoch(trainer, optimizer, (x, y, y > 0.5), order, params.batch_size)
+        sums = _epoch(trainer, optimizer, (x, y, y > 0.5), order, params.batch_size // world.size)
         model.eval()
         totals: list[float] = all_sum(
             torch.cat([sums, _score_sums(model, val_x, val_y)]), world

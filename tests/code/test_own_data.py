@@ -152,8 +152,6 @@ def _trained(raw: pd.DataFrame, schema: Any) -> tuple[model.Classifier, dict[str
     pre = Preprocessor.fit(raw, schema, 20, "train")
     net = model.build(len(pre.columns), 4, 0)
     net.set_scaler(pre)
-    x = pre.transform(raw).assign(sex=raw["sex"])
-    tensors = model.to_tensors(x, pre.columns, "sex")
     net.silence_unused_inputs(model.inputs_used(pre))
     config = {"features": list(pre.features), "columns": pre.columns, "threshold": 0.5,
               "classes": list(schema.classes)}  # fmt: skip

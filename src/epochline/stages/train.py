@@ -157,7 +157,7 @@ def main() -> None:
     params = load_params()
     world = distributed.current()
     if params.train.world_size > 1 and world.size == 1:
-        distributed.relaunch(params.train, "epochline.stages.train")
+        return distributed.launch(params.train, "epochline.stages.train")  # here again, N times
     preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
     config = _config(params, preprocessor, Schema.from_dict(read_json(paths.SCHEMA, "schema")))
     device = model.resolve_device(params.train.device, world.local_rank)
