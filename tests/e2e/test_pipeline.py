@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from pathlib import Path
@@ -75,6 +77,13 @@ def test_run_records_params_tags_datasets_and_plots(repro: tuple[Path, str]) -> 
         for d in only.inputs.dataset_inputs
     }
     assert contexts == {"train": {"training"}, "val": {"validation"}, "test": {"testing"}}
+    for logged in only.inputs.dataset_inputs:  # from the Parquet footer, a sample, the bytes
+        dataset, path = logged.dataset, project / f"data/split/{logged.dataset.name}.parquet"
+        table = pd.read_parquet(path)
+        assert json.loads(dataset.profile)["num_rows"] == len(table)
+        assert dataset.digest == hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+        columns = [c["name"] for c in json.loads(dataset.schema)["mlflow_colspec"]]
+        assert columns == list(table.columns)
     assert only.data.tags["epochline.model_uri"].startswith("models:/")
     artifacts = {a.path for a in store(project).list_artifacts(only.info.run_id, "plots")}
     assert artifacts == {"plots/confusion_matrix.png", "plots/roc_curve.png"}
