@@ -6,12 +6,14 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from epochline.errors import UserError
 
@@ -50,6 +52,43 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
+# pyarrow's default row group length: a table written in slices of this many rows has the
+# same row groups as one written whole, so a stage can hold one slice of its output at a time.
+ROW_GROUP_ROWS = 1024 * 1024
+
+
+def row_slices(n_rows: int, size: int = ROW_GROUP_ROWS) -> Iterator[slice]:
+    """Consecutive slices over `n_rows` rows; one empty slice for an empty table."""
+    for start in range(0, max(n_rows, 1), size):
+        yield slice(start, min(start + size, n_rows))
+
+
+def arrow_table(df: pd.DataFrame) -> pa.Table:
+    """A frame as to_parquet converts it (pandas metadata included, no index)."""
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+@contextmanager
+def parquet_writer(path: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+    """A Parquet writer on a temp file, renamed over `path` only if the block succeeds.
+
+    Each `write_table` call makes (at least) one row group: write slices of at most
+    ROW_GROUP_ROWS rows to get the file one `to_parquet` call would have written.
+    """
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        yield writer
+
+
+def write_parquet_slices(slices: Iterable[pa.Table], path: Path) -> None:
+    """One table from its slices, each a row group; the first slice's schema is the file's."""
+    parts = iter(slices)
+    first = next(parts)
+    with parquet_writer(path, first.schema) as writer:
+        writer.write_table(first)
+        for part in parts:
+            writer.write_table(part)
+
+
 def write_json(data: Any, path: Path) -> None:
     write_with(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
@@ -72,4 +111,12 @@ def read_json(path: Path, what: str) -> Any:
 def read_parquet(path: Path, what: str) -> pd.DataFrame:
     if not path.exists():
         raise UserError(f"{path}: {what} not found; run the earlier stages (dvc repro)")
-    return pd.read_parquet(path)
+    # A column at a time, each its own block: Arrow reads a column in many chunks, which
+    # become one array by a copy, so reading the table whole holds it twice (and pandas'
+    # 2-D blocks copy it once more). This way only one column is ever held twice.
+    file = pq.ParquetFile(path, pre_buffer=False)
+    columns = [
+        file.read(columns=[name], use_pandas_metadata=True).to_pandas(self_destruct=True)
+        for name in file.schema_arrow.names
+    ]
+    return pd.DataFrame({name: df[name] for df in columns for name in df.columns}, copy=False)

@@ -181,17 +181,20 @@ class LabelCoder:
         return f"allowed: {self.positive!r} (data.positive_class) and {other}"
 
     def code(self, values: pd.Series, where: str) -> np.ndarray:
-        texts = category_texts(values)
-        if pd.isna(texts).any():
-            at = _at(values, pd.isna(texts))
-            raise UserError(f"{where}: label '{self.column}' is missing ({at}); every row "
-                            f"needs a label; {self._allowed()}")  # fmt: skip
-        positive = texts == self.positive_text
+        # Text per distinct value, then per row by its code: no Python object per row.
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        texts = [category_text(u) for u in uniques] + [None]  # code -1 (missing) picks None
+        missing = np.array([t is None for t in texts])[codes]
+        if missing.any():
+            raise UserError(f"{where}: label '{self.column}' is missing "
+                            f"({_at(values, missing)}); every row needs a label; "
+                            f"{self._allowed()}")  # fmt: skip
+        positive = np.array([t == self.positive_text for t in texts])[codes]
         self.seen_positive |= bool(positive.any())
-        for text in pd.unique(texts[~positive]):
-            first = texts == text
+        # uniques come in order of first occurrence, so these do too
+        for text in dict.fromkeys(t for t in texts[:-1] if t != self.positive_text):
             if self.negative is None:
-                self.negative = _plain(values[first].iloc[0])
+                self.negative = _plain(uniques[texts.index(text)])
             elif text != category_text(self.negative):
                 if not self.seen_positive:
                     raise UserError(
@@ -199,6 +202,7 @@ class LabelCoder:
                         f"not data.positive_class {self.positive!r}, which never occurs; "
                         "allowed: one of the label's two values"
                     )
+                first = np.array([t == text for t in texts])[codes]
                 raise UserError(f"{where}: label '{self.column}' has a third value "
                                 f"({_at(values, first)}); {self._allowed()}")  # fmt: skip
         return positive.astype(np.int64)
@@ -226,13 +230,17 @@ def numbers(series: pd.Series, name: str, where: str, by: str = "the base table"
             f"{where}: column '{name}' is numeric in {by}, here it holds {held} "
             f"({_at(series, series.notna())}); allowed: numbers or empty cells"
         )
-    x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    # A float64 column as it is (to_numpy with na_value would copy it): its gaps are NaN.
+    x = (series.to_numpy() if series.dtype == np.float64
+         else series.to_numpy(dtype=np.float64, na_value=np.nan))  # fmt: skip
     if np.isinf(x).any():
         raise UserError(
             f"{where}: column '{name}' has {_at(series, np.isinf(x))}; "
             "allowed: finite numbers or empty cells"
         )
-    return np.where(np.isnan(x), np.nan, x)  # one NaN bit pattern: row hashes stay stable
+    gaps = np.isnan(x)
+    # One NaN bit pattern, so that row hashes stay stable; no copy of a column without gaps.
+    return np.where(gaps, np.nan, x) if gaps.any() else x
 
 
 def texts(series: pd.Series, name: str, where: str, values: str = TEXT) -> pd.Series:
@@ -273,7 +281,7 @@ def conform(df: pd.DataFrame, where: str, schema: Schema, labels: LabelCoder) ->
             out[name] = texts(series, name, where, kinds[name].values)
         else:  # the id and columns that are not features: kept as text, for the row's key
             out[name] = pd.Series(category_texts(series), dtype="str")
-    table = pd.DataFrame(out)
+    table = pd.DataFrame(out, copy=False)  # one block per column, not a copy of them all
     if schema.id_column is not None:
         _check_ids(table[schema.id_column], schema.id_column, where)
     return table

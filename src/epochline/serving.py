@@ -62,8 +62,12 @@ def design_columns(features: list[dict[str, Any]]) -> list[str]:
 
 
 def _numeric(f: dict[str, Any], column: pd.Series) -> list[np.ndarray]:
-    x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    text = column.notna().to_numpy() & np.isnan(x)
+    if column.dtype == np.float64:  # as the data stages hold numbers: no text, no copy
+        x = column.to_numpy()
+        text = np.zeros(len(x), dtype=bool)
+    else:
+        x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        text = column.notna().to_numpy() & np.isnan(x)
     if text.any() or np.isinf(x).any():
         at = int(np.flatnonzero(text | np.isinf(x))[0])
         raise ValueError(
@@ -71,7 +75,7 @@ def _numeric(f: dict[str, Any], column: pd.Series) -> list[np.ndarray]:
             "allowed: finite numbers or null"
         )
     missing = np.isnan(x)
-    filled = np.where(missing, f["fill"], x)
+    filled = np.where(missing, f["fill"], x) if missing.any() else x
     return [filled, missing.astype(np.float64)] if f["indicator"] else [filled]
 
 
@@ -86,13 +90,19 @@ def _one_hot(f: dict[str, Any], column: pd.Series) -> list[np.ndarray]:
     return list(np.eye(len(slots) + 2, dtype=np.float64)[index].T)
 
 
-def design(features: list[dict[str, Any]], rows: pd.DataFrame) -> np.ndarray:
-    """Raw rows (strings and gaps included) → the numeric matrix the network takes, unscaled."""
-    blocks: list[np.ndarray] = []
+def design_inputs(features: list[dict[str, Any]], rows: pd.DataFrame) -> list[np.ndarray]:
+    """design's columns, one array each (for callers that never need the matrix)."""
+    inputs: list[np.ndarray] = []
     for f in features:
         encode = _numeric if f["kind"] == "numeric" else _one_hot
-        blocks += encode(f, rows[f["name"]])
-    return np.stack(blocks, axis=1) if blocks else np.zeros((len(rows), 0))
+        inputs += encode(f, rows[f["name"]])
+    return inputs
+
+
+def design(features: list[dict[str, Any]], rows: pd.DataFrame) -> np.ndarray:
+    """Raw rows (strings and gaps included) → the numeric matrix the network takes, unscaled."""
+    inputs = design_inputs(features, rows)
+    return np.stack(inputs, axis=1) if inputs else np.zeros((len(rows), 0))
 
 
 def probability(state: dict[str, torch.Tensor], matrix: np.ndarray) -> np.ndarray:

@@ -80,6 +80,16 @@ def test_normalized_has_raw_shape_and_labels(raw: pd.DataFrame, pipeline: Pipeli
     pd.testing.assert_series_equal(normalized[label], raw[label])
 
 
+def test_inputs_are_the_float32_the_network_takes(
+    pipeline: PipelineRun, raw: pd.DataFrame, parts: dict[str, pd.DataFrame]
+) -> None:
+    normalized = pipeline.read(paths.NORMALIZED)
+    features, label = _features(pipeline, raw), pipeline.params.data.label_column
+    for df in (normalized, parts[TRAIN], parts[VAL]):
+        assert (df[features].dtypes == np.float32).all()
+        assert df[label].dtype == raw[label].dtype
+
+
 def test_train_features_are_within_unit_interval(
     pipeline: PipelineRun, parts: dict[str, pd.DataFrame]
 ) -> None:
@@ -110,9 +120,9 @@ def test_parts_are_disjoint_and_cover_every_row(
     scaler = json.loads((pipeline.root / paths.PREPROCESSOR).read_text())
     span = np.array(scaler["max"]) - np.array(scaler["min"])
     test_scaled = parts[TEST].copy()
-    test_scaled[features] = (parts[TEST][features].to_numpy() - scaler["min"]) / np.where(
-        span > 0, span, 1.0
-    )
+    scaled = (parts[TEST][features].to_numpy() - scaler["min"]) / np.where(span > 0, span, 1.0)
+    # Normalised inputs are stored as float32, the type the network takes them in.
+    test_scaled[features] = scaled.astype(normalized[features].dtypes.iloc[0])
     train, val, test = _rows(parts[TRAIN]), _rows(parts[VAL]), _rows(test_scaled)
     assert not train & test, "test rows found in train"
     assert not val & test, "test rows found in val"

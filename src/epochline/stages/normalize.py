@@ -1,18 +1,35 @@
 """Stage normalize: fit the preprocessing (fills, categories, scaling) on the training rows
-only, and write every row as network inputs."""
+only, and write every row as network inputs (float32, as the network takes them)."""
 
 import logging
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
 from epochline import paths
 from epochline.errors import UserError
-from epochline.files import read_json, read_parquet, write_json, write_parquet
+from epochline.files import (
+    arrow_table,
+    read_json,
+    read_parquet,
+    row_slices,
+    write_json,
+    write_parquet_slices,
+)
 from epochline.params import load_params
 from epochline.preprocessing import Preprocessor
 from epochline.runner import run_main
 from epochline.schema import Schema
-from epochline.splitting import TRAIN, assign, key_columns
+from epochline.splitting import PARTS, TRAIN, key_columns, part_codes
 
 log = logging.getLogger(__name__)
+
+
+def _inputs(preprocessor: Preprocessor, rows: pd.DataFrame, label: str) -> pa.Table:
+    normalized = preprocessor.transform(rows, np.float32)
+    normalized[label] = rows[label]
+    return arrow_table(normalized)
 
 
 def main() -> None:
@@ -20,17 +37,18 @@ def main() -> None:
     raw = read_parquet(paths.RAW, "raw table")
     schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
 
-    is_train = assign(raw, key_columns(list(raw.columns), schema.id_column), params.split) == TRAIN
+    keys = key_columns(list(raw.columns), schema.id_column)
+    is_train = part_codes(raw, keys, params.split) == PARTS.index(TRAIN)
     if not is_train.any():
         raise UserError(
             f"{paths.RAW}: none of {len(raw)} rows falls in train; "
             "raise data.n_rows or lower split.test_size / split.val_size"
         )
     where = f"{paths.RAW} (training rows)"
-    preprocessor = Preprocessor.fit(raw[is_train], schema, params.data.max_categories, where)
-    normalized = preprocessor.transform(raw)
-    normalized[schema.label] = raw[schema.label]
-    write_parquet(normalized, paths.NORMALIZED)
+    preprocessor = Preprocessor.fit(raw, schema, params.data.max_categories, where, is_train)
+    # A row group at a time: the inputs of the whole table are never in memory at once.
+    slices = (_inputs(preprocessor, raw.iloc[rows], schema.label) for rows in row_slices(len(raw)))
+    write_parquet_slices(slices, paths.NORMALIZED)
     write_json(preprocessor.to_dict(), paths.PREPROCESSOR)
     log.info("fitted on %d of %d rows: %d features -> %d inputs",
              is_train.sum(), len(raw), len(schema.features), len(preprocessor.columns))  # fmt: skip

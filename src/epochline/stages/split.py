@@ -1,49 +1,102 @@
-"""Stage split: write train and val (normalised) and test (raw) by the stable assignment."""
+"""Stage split: write train and val (normalised) and test (raw) by the stable assignment.
+
+Both tables are read and written a row group at a time, so memory stays flat at any size:
+one pass over the raw rows assigns every row and writes the test rows, one pass over the
+normalised rows writes train and val. A failed check leaves no output behind.
+"""
 
 import logging
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from epochline import paths
 from epochline.errors import UserError
-from epochline.files import read_parquet, write_parquet
-from epochline.params import load_params
+from epochline.files import parquet_writer
+from epochline.params import SplitParams, load_params
 from epochline.runner import run_main
-from epochline.splitting import TEST, TRAIN, VAL, assign, key_columns
+from epochline.splitting import PARTS, TEST, TRAIN, VAL, key_columns, part_codes
 
 log = logging.getLogger(__name__)
 
 
-def _check_parts(label: pd.Series, part: np.ndarray) -> None:
+def _open(path: Path, what: str) -> pq.ParquetFile:
+    if not path.exists():
+        raise UserError(f"{path}: {what} not found; run the earlier stages (dvc repro)")
+    return pq.ParquetFile(path, pre_buffer=False)
+
+
+def _row_groups(file: pq.ParquetFile) -> Iterator[pa.Table]:
+    # Whole row groups: iter_batches holds a row group's pages besides the batch it yields.
+    for i in range(file.num_row_groups):
+        yield file.read_row_group(i, use_pandas_metadata=True)
+
+
+def _check_parts(counts: dict[str, int], test_classes: set[object]) -> None:
     """Every part needs rows, and test both classes, or its metrics mean nothing."""
-    counts = {name: int((part == name).sum()) for name in (TRAIN, VAL, TEST)}
     if min(counts.values()) == 0:
         raise UserError(
             f"{paths.RAW}: split gives {counts}; every part needs rows: raise data.n_rows "
             "or adjust split.test_size / split.val_size"
         )
-    if label[part == TEST].nunique() < 2:
+    if len(test_classes) < 2:
         raise UserError(
             f"{paths.RAW}: the {counts[TEST]} test rows hold one class only; raise data.n_rows "
             "or split.test_size so that both classes are tested"
         )
 
 
+def _test_rows(
+    raw: pq.ParquetFile, test: pq.ParquetWriter, id_column: str | None, label: str,
+    split: SplitParams,
+) -> tuple[np.ndarray, np.ndarray, set[object]]:  # fmt: skip
+    """Write the raw test rows; each row's part code, its label and the test rows' classes."""
+    codes, labels, test_classes = [], [], set()
+    for batch in _row_groups(raw):
+        rows = batch.to_pandas(split_blocks=True)
+        part = part_codes(rows, key_columns(list(rows.columns), id_column), split)
+        is_test = part == PARTS.index(TEST)
+        test.write_table(batch.filter(pa.array(is_test)))
+        test_classes.update(pd.unique(rows[label][is_test].dropna()))
+        codes.append(part)
+        labels.append(rows[label].to_numpy())
+    return np.concatenate(codes), np.concatenate(labels), test_classes
+
+
 def main() -> None:
     params = load_params()
-    raw = read_parquet(paths.RAW, "raw table")
-    normalized = read_parquet(paths.NORMALIZED, "normalised table")
-    # The key is the raw row: normalised values move whenever the scaler is refitted.
-    part = assign(raw, key_columns(list(raw.columns), params.data.id_column), params.split)
-
     label = params.data.label_column
-    _check_parts(raw[label], part)
-    write_parquet(normalized[part == TRAIN], paths.TRAIN)
-    write_parquet(normalized[part == VAL], paths.VAL)
-    write_parquet(raw[part == TEST], paths.TEST)
-    for name, rows in (("train", part == TRAIN), ("val", part == VAL), ("test", part == TEST)):
-        log.info("%s: %d rows, %.1f%% positive", name, rows.sum(), 100 * raw[label][rows].mean())
+    raw = _open(paths.RAW, "raw table")
+    normalized = _open(paths.NORMALIZED, "normalised table")
+    if raw.metadata.num_rows != normalized.metadata.num_rows:
+        raise UserError(
+            f"{paths.NORMALIZED}: {normalized.metadata.num_rows} rows, but {paths.RAW} has "
+            f"{raw.metadata.num_rows}; run normalize again (dvc repro)"
+        )
+    with ExitStack() as outputs:
+        test = outputs.enter_context(parquet_writer(paths.TEST, raw.schema_arrow))
+        codes, labels, test_classes = _test_rows(raw, test, params.data.id_column, label,
+                                                 params.split)  # fmt: skip
+        counts = {name: int((codes == i).sum()) for i, name in enumerate(PARTS)}
+        _check_parts(counts, test_classes)
+        writers = {
+            PARTS.index(name): outputs.enter_context(parquet_writer(path, normalized.schema_arrow))
+            for name, path in ((TRAIN, paths.TRAIN), (VAL, paths.VAL))
+        }
+        start = 0
+        for batch in _row_groups(normalized):
+            part = codes[start : start + len(batch)]
+            start += len(batch)
+            for code, writer in writers.items():
+                writer.write_table(batch.filter(pa.array(part == code)))
+    for i, name in enumerate(PARTS):
+        rows = codes == i
+        log.info("%s: %d rows, %.1f%% positive", name, rows.sum(), 100 * labels[rows].mean())
 
 
 if __name__ == "__main__":
