@@ -136,6 +136,25 @@ def test_preprocessing_fills_indicates_and_gives_unseen_categories_a_slot(workdi
     assert scaled.loc[3, "bill<missing>"] == 1.0 and scaled.loc[5, "island=<missing>"] == 1.0
 
 
+def test_fit_on_masked_rows_and_transform_by_slices_match_the_whole_table(
+    workdir: Path,
+) -> None:
+    # What normalize relies on: fitted column by column through a mask, written a row
+    # group at a time, and still what the whole table of training rows gives.
+    _write(_table(300))
+    schema, parts = load_parts(_params(categorical=["tag"]))
+    raw = parts[0][1]
+    is_train = np.arange(len(raw)) % 3 != 0
+    masked = Preprocessor.fit(raw, schema, 20, "train", is_train)
+    assert masked == Preprocessor.fit(raw[is_train], schema, 20, "train")
+    whole = masked.transform(raw)
+    sliced = pd.concat([masked.transform(raw.iloc[i : i + 64]) for i in range(0, len(raw), 64)])
+    pd.testing.assert_frame_equal(sliced, whole, check_exact=True)
+    as_float32 = masked.transform(raw, np.float32)
+    assert (as_float32.dtypes == np.float32).all()
+    pd.testing.assert_frame_equal(as_float32, whole.astype(np.float32), check_exact=True)
+
+
 def test_max_categories_caps_with_a_warning(
     workdir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

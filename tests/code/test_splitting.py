@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from epochline import paths
 from epochline.data import make_synthetic
-from epochline.params import SplitParams
+from epochline.params import SplitParams, load_params
 from epochline.splitting import TEST, TRAIN, VAL, assign, key_columns, uniform_keys
+from epochline.stages import split
+
+from .conftest import write_params
 
 N = 10_000
 PARAMS = SplitParams(test_size=0.2, val_size=0.1, seed=42)
@@ -152,3 +159,41 @@ def test_id_keyed_split_is_stable_under_appends_and_shuffles(with_ids: pd.DataFr
     grown = pd.concat([extra, with_ids], ignore_index=True).sample(frac=1.0, random_state=1)
     after = pd.Series(assign(grown, keys, PARAMS), index=grown["id"].to_numpy())
     pd.testing.assert_series_equal(after.loc[before.index], before, check_names=False)
+
+
+def _own_raw(n: int) -> pd.DataFrame:
+    """Raw rows as load writes a user's table: text with gaps, numbers with gaps, an id."""
+    rng = np.random.default_rng(3)
+    raw = pd.DataFrame({
+        "id": pd.Series([f"r{i}" for i in range(n)], dtype="str"),
+        "island": pd.Series(rng.choice(["Biscoe", "Dream", "Torgersen"], n), dtype="str"),
+        "mass": rng.normal(4000, 500, n),
+        "label": (rng.random(n) > 0.5).astype(np.int64),
+    })  # fmt: skip
+    raw.loc[3, "mass"] = np.nan
+    raw.loc[5, "island"] = None
+    return raw
+
+
+@pytest.mark.parametrize("id_column", [None, "id"])
+def test_split_stage_by_row_groups_is_the_split_of_the_whole_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, id_column: str | None
+) -> None:
+    # The stage reads its inputs a row group at a time; row groups of other sizes in the
+    # two inputs must still give each row the part its whole-table assignment gives it.
+    monkeypatch.chdir(tmp_path)
+    write_params(tmp_path, {"data": {"id_column": id_column}})
+    raw = _own_raw(1000)
+    normalized = pd.DataFrame({"mass": np.linspace(0, 1, len(raw), dtype=np.float32),
+                               "label": raw["label"]})  # fmt: skip
+    paths.SPLIT_DIR.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), paths.RAW, row_group_size=64)
+    pq.write_table(
+        pa.Table.from_pandas(normalized, preserve_index=False), paths.NORMALIZED, row_group_size=100
+    )
+    split.main()
+    part = assign(raw, key_columns(list(raw.columns), id_column), load_params().split)
+    for name, path, source in ((TRAIN, paths.TRAIN, normalized), (VAL, paths.VAL, normalized),
+                               (TEST, paths.TEST, raw)):  # fmt: skip
+        expected = source[part == name].reset_index(drop=True)
+        pd.testing.assert_frame_equal(pd.read_parquet(path), expected, check_exact=True)
