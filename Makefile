@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pipeline test test-fast screenshots lint ui team-up team-down lock clean
+.PHONY: help setup pipeline test test-fast bench screenshots lint ui team-up team-down lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ test: setup ## Run every test tier, slow end-to-end tests included
 
 test-fast: setup ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
+
+# Not part of `test`: minutes of CPU at 10 M rows. BENCH_ARGS='--rows 1000,1000000' etc.
+bench: setup ## Benchmark the stages against their floors at 1 K, 1 M, 10 M rows (bench/)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 screenshots: setup ## Re-take the README's MLflow UI and plots screenshots into reports/ui/
 	EPOCHLINE_SCREENSHOTS=$(CURDIR)/reports/ui $(BIN)/python -m pytest tests/e2e/test_ui.py

@@ -1,0 +1,70 @@
+"""A temporary project: the repo's tracked files, committed in a fresh git repo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+# The venv's python, not resolve()d: a resolved symlink leaves the venv.
+PYTHON = str(Path(sys.executable).absolute())
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """A user's shell after `source .venv/bin/activate`: no MLflow server, no DVC state."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.pop("PYTHONPATH", None)
+    env["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        GIT_AUTHOR_NAME="epochline bench",
+        GIT_AUTHOR_EMAIL="bench@epochline.invalid",
+        GIT_COMMITTER_NAME="epochline bench",
+        GIT_COMMITTER_EMAIL="bench@epochline.invalid",
+        DVC_NO_ANALYTICS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def floor_env() -> dict[str, str]:
+    """The floors are modules of this package: they import it from the repo."""
+    return child_env(PYTHONPATH=str(REPO))
+
+
+def git(args: list[str], cwd: Path) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=child_env(), capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return merged
+
+
+def copy_project(dest: Path, overrides: dict[str, Any]) -> Path:
+    """The repo's tracked files as a fresh clone has them, params overridden, committed."""
+    for rel in filter(None, git(["ls-files", "-z"], REPO).split("\0")):
+        if rel.startswith(("data/incoming/", "data/external/")) and not rel.endswith(".gitkeep"):
+            continue  # a user's own batches and sources are not the benchmark's data
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    params = dest / "params.yaml"
+    merged = _merge(yaml.safe_load(params.read_text()), overrides)
+    params.write_text(yaml.safe_dump(merged, sort_keys=False))
+    git(["init", "-q", "-b", "main"], dest)
+    git(["add", "-A"], dest)
+    git(["commit", "-qm", "bench project"], dest)
+    return dest

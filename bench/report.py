@@ -1,0 +1,99 @@
+"""The Markdown tables of a suite run, from its JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STAGES = ("load", "normalize", "split", "train", "evaluate")
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f" ({value:.2f}x)"
+
+
+def _stage_rows(size: dict[str, Any]) -> list[str]:
+    rows = []
+    for name in STAGES:
+        s, f, r = size["stages"][name], size["floors"].get(name), size["ratios"].get(name, {})
+        floor = f"{f['wall_s']:.2f} / {f['cpu_s']:.2f} / {f['peak_rss_mb']:.0f}" if f else "—"
+        rows.append(
+            f"| {name} | {s['wall_s']:.2f}{_ratio(r.get('wall'))} | {s['cpu_s']:.2f}"
+            f"{_ratio(r.get('cpu'))} | {s['peak_rss_mb']:.0f}{_ratio(r.get('rss'))} | "
+            f"{size['rss_per_table'][name]:.2f} | {floor} |"
+        )
+    return rows
+
+
+def _end_to_end(e2e: dict[str, Any]) -> str:
+    floor = e2e["floor"]
+    text = (
+        f"End to end: one-process floor {floor['wall_s']:.2f} s (CPU {floor['cpu_s']:.2f} s, "
+        f"RSS {floor['peak_rss_mb']:.0f} MB); stages one by one {e2e['stages_sum_s']:.2f} s "
+        f"(**{e2e['stages_ratio']:.2f}x**)"
+    )
+    if e2e["dvc_repro_s"] is None:
+        return text + "; `dvc repro --force` not run (--no-repro)."
+    return text + f", `dvc repro --force` {e2e['dvc_repro_s']:.2f} s (**{e2e['dvc_ratio']:.2f}x**)."
+
+
+def size_section(size: dict[str, Any]) -> str:
+    e2e, dvc = size["end_to_end"], size["dvc"]
+    lines = [
+        f"### {size['rows']:,} rows (table {size['table_mb']:.1f} MB in memory)",
+        "",
+        "| stage | wall s (÷ floor) | CPU s (÷ floor) | peak RSS MB (÷ floor) | RSS ÷ table "
+        "| floor wall s / CPU s / RSS MB |",
+        "|---|---|---|---|---|---|",
+        *_stage_rows(size),
+        "",
+        _end_to_end(e2e),
+        "",
+        f"No-op `dvc repro`: {dvc['noop']['wall_s']:.2f} s; DVC's own no-op on the same files "
+        f"(one `cmd: true` stage with the same outs) {dvc['noop_minimal']['wall_s']:.2f} s: "
+        f"**{dvc['noop_ratio']:.2f}x**; `dvc status` {dvc['status']['wall_s']:.2f} s "
+        f"({dvc['noop_vs_status']:.2f}x).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def loop_section(loop: list[dict[str, Any]]) -> str:
+    if not loop:
+        return ""
+    first = loop[0]
+    lines = [
+        f"### Training loop ({first['rows']:,} synthetic rows, 90 % trained, "
+        f"best of 3 windows of whole epochs, {first['raw']['threads']} torch threads, "
+        f"{first['raw']['device']})",
+        "",
+        "| batch | raw loop samples/s | `model.fit` samples/s | fit ÷ raw (target ≥ 0.9) |",
+        "|---|---|---|---|",
+    ]
+    for e in loop:
+        lines.append(
+            f"| {e['batch_size']} | {e['raw']['samples_per_s']:,.0f} | "
+            f"{e['fit']['samples_per_s']:,.0f} | {e['ratio']:.2f} |"
+        )
+    return "\n".join([*lines, ""])
+
+
+def markdown(result: dict[str, Any]) -> str:
+    env = result["environment"]
+    s = env["settings"]
+    head = [
+        "## epochline benchmark",
+        "",
+        f"{env['date_utc']} · commit {env['commit']} · {env['cpu_count']} CPUs "
+        f"({env['cpu_model']}) · device {env['device']} · Python {env['python']}, "
+        f"torch {env['torch']}, mlflow {env['mlflow']}, dvc {env['dvc']} · load average "
+        f"{env['load_average']:.2f} at the start, {env.get('load_average_end', 0):.2f} at the end",
+        "",
+        f"Stages: {s['n_features']} synthetic features, train.epochs {s['epochs']}, "
+        f"train.batch_size {s['batch_size']}"
+        f"{', train.device ' + env['device'] if env['train_device_param'] else ''}. "
+        "Ratios are to the floor (the same work, simplest way, same run); "
+        "targets: data stages ≤ 1.5x wall, RSS ÷ table ≤ 2.5 (at scale).",
+        "",
+    ]
+    body = [size_section(size) for size in result["sizes"]]
+    return "\n".join([*head, *body, loop_section(result.get("training_loop", []))])

@@ -1,0 +1,53 @@
+"""The benchmark suite (bench/, `make bench`) runs end to end at a tiny size: it can't rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = str(Path(sys.executable).absolute())
+STAGES = ["load", "normalize", "split", "train", "evaluate"]
+FIGURES = ["wall_s", "cpu_s", "peak_rss_mb"]
+
+
+def _positive(usage: dict[str, float]) -> bool:
+    return all(usage[k] > 0 for k in FIGURES)
+
+
+@pytest.mark.slow
+def test_suite_measures_every_stage_floor_and_loop(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    # --no-repro: the timed full `dvc repro` doubles the run; the no-op repros still run.
+    args = ["--rows", "2000", "--epochs", "1", "--batch-sizes", "256", "--loop-rows", "2000"]
+    args += ["--loop-window", "0.1"]
+    args += ["--no-repro"]
+    done = subprocess.run(
+        [PYTHON, "-m", "bench", *args, "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    (size,) = result["sizes"]
+    assert size["rows"] == 2000
+    assert sorted(size["stages"]) == sorted(STAGES)
+    assert all(_positive(size["stages"][s]) for s in STAGES)
+    floors = STAGES
+    assert sorted(size["floors"]) == sorted(floors)
+    assert all(_positive(size["floors"][f]) for f in floors)
+    assert all(min(size["ratios"][f].values()) > 0 for f in floors)
+    assert all(size["rss_per_table"][s] > 0 for s in STAGES)
+    assert size["end_to_end"]["stages_ratio"] > 0
+    assert size["end_to_end"]["dvc_repro_s"] is None
+    assert size["dvc"]["noop_ratio"] > 0
+    assert _positive(size["dvc"]["noop"]) and _positive(size["dvc"]["noop_minimal"])
+    (loop,) = result["training_loop"]
+    assert loop["batch_size"] == 256 and loop["ratio"] > 0
+    assert loop["raw"]["samples_per_s"] > 0 and loop["fit"]["samples_per_s"] > 0
+    table = out.with_suffix(".md").read_text()
+    assert table in done.stdout
+    assert all(f"| {s} |" in table for s in STAGES)
