@@ -37,9 +37,10 @@ screenshots: setup ## Re-take the README's MLflow UI and plots screenshots into 
 	EPOCHLINE_SCREENSHOTS=$(CURDIR)/reports/ui $(BIN)/python -m pytest tests/e2e/test_ui.py
 
 lint: setup ## ruff (lint and format check) and mypy
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 
 ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	@echo "In the UI pick *Model training* (top left; it is remembered), then the experiment."

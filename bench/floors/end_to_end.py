@@ -25,7 +25,7 @@ import torch
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 
-from bench.floors.loop import raw_fit, resolve_device
+from bench.floors.loop import raw_fit
 from epochline import metrics, model, plots, serving, tracking
 from epochline.data import make_synthetic
 from epochline.params import Params, load_params
@@ -121,7 +121,7 @@ def run(params: Params, device: str) -> None:
         _log_datasets(tables)
         raw_fit(
             net, _tensors(tables["train"], label), _tensors(tables["val"], label),
-            params.train, resolve_device(device),
+            params.train, model.resolve_device(device),
             on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch),
         )  # fmt: skip
         net.cpu()

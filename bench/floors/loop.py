@@ -4,14 +4,13 @@
 scaled, as normalize would) and reports samples per second (see `throughput`); with
 `--project` it is the train stage's floor: the stage's epochs on its data/split tables.
 Both kinds set the same torch threads and determinism, build the same model
-(epochline.model.build) and optimizer (SGD with momentum), and score train and val once
-per epoch: the work fit must do, and nothing more.
+(epochline.model.build) and optimizer (SGD with momentum). The floor takes the SGD steps
+and nothing else; fit also sums each epoch's loss and accuracy and scores the val rows.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import time
@@ -44,9 +43,11 @@ def raw_fit(
     val: Tensors,
     settings: TrainParams,
     device: torch.device,
-    on_epoch: Callable[[int, dict[str, float]], Any] = lambda *_: None,
+    on_epoch: Callable[[int, dict[str, float]], Any] | None = None,
 ) -> None:
-    """SGD over tensors on `device`, sliced by a seeded permutation per epoch."""
+    """SGD over tensors on `device`, sliced by a seeded permutation per epoch. With
+    `on_epoch` (the end-to-end floor logs it), train and val are scored after each epoch;
+    without, nothing but the steps."""
     torch.use_deterministic_algorithms(True)  # as fit does: the same kernels
     net.to(device)
     x, y = (t.to(device) for t in train)
@@ -54,7 +55,6 @@ def raw_fit(
     gen = torch.Generator(device=device).manual_seed(settings.seed)
     opt = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=settings.momentum)
     for epoch in range(1, settings.epochs + 1):
-        net.train()
         order = torch.randperm(len(x), generator=gen, device=device)
         for start in range(0, len(x), settings.batch_size):
             batch = order[start : start + settings.batch_size]
@@ -62,15 +62,9 @@ def raw_fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        net.eval()
-        (tl, ta), (vl, va) = _score(net, x, y), _score(net, *val)
-        on_epoch(epoch, dict(train_loss=tl, train_accuracy=ta, val_loss=vl, val_accuracy=va))
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        if on_epoch is not None:
+            (tl, ta), (vl, va) = _score(net, x, y), _score(net, *val)
+            on_epoch(epoch, dict(train_loss=tl, train_accuracy=ta, val_loss=vl, val_accuracy=va))
 
 
 def synthetic_tensors(rows: int, n_features: int, seed: int) -> tuple[Tensors, Tensors]:
@@ -106,9 +100,7 @@ class Trainer:
 
     def __init__(self, kind: str, tensors: tuple[Tensors, Tensors], device: str) -> None:
         self.kind, (self.train, self.val) = kind, tensors
-        # Without a device argument, fit trains on the CPU: so does the floor then.
-        self.real_has_device = "device" in inspect.signature(model.fit).parameters
-        self.device = resolve_device(device if self.real_has_device else "cpu")
+        self.device = model.resolve_device(device)
         self.net: model.Classifier | None = None
 
     def seconds(self, settings: TrainParams) -> float:
@@ -118,8 +110,7 @@ class Trainer:
         if self.kind == "raw":
             raw_fit(self.net, self.train, self.val, settings, self.device)
         else:
-            where = {"device": self.device} if self.real_has_device else {}
-            model.fit(self.net, self.train, self.val, settings, **where)
+            model.fit(self.net, self.train, self.val, settings, device=self.device)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start
