@@ -14,11 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from epochline import metrics, paths
+from epochline import metrics, paths, splitting
 from epochline.files import read_json, read_parquet
 from epochline.params import Params
 from epochline.schema import NUMERIC, Schema
-from epochline.splitting import TRAIN, assign, key_columns
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def against_pipeline(params: Params) -> str:
     """The yardsticks on the outputs of the last `dvc repro`, beside reports/metrics.json."""
     raw = read_parquet(paths.RAW, "raw table")
     schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
-    is_train = assign(raw, key_columns(list(raw.columns), schema.id_column), params.split) == TRAIN
+    is_train = splitting.is_train(raw, schema.id_column, params.split)
     test = read_parquet(paths.TEST, "test table")
     found = yardsticks(raw[is_train], test, schema, params.data.max_categories)
     return table(found, read_json(paths.METRICS, "test metrics"), len(test))

@@ -18,7 +18,7 @@ import pandas as pd
 
 from epochline.errors import UserError
 from epochline.schema import CATEGORICAL, Schema
-from epochline.serving import category_texts, design, design_columns, design_inputs
+from epochline.serving import LIMIT, category_texts, design, design_columns, design_inputs
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,13 @@ def _categorical_spec(name: str, values: pd.Series, max_categories: int) -> dict
             name, len(ranked), max_categories, len(ranked) - max_categories,
         )  # fmt: skip
     return {"name": name, "kind": "categorical", "categories": kept}
+
+
+def _scale(x: np.ndarray, low: float, span: float) -> np.ndarray:
+    """Min-max scaled, clipped as the served model clips (serving.LIMIT): a value far
+    outside the training range stays finite in float32 instead of becoming inf."""
+    scaled = (x - low) / span
+    return np.clip(scaled, -LIMIT, LIMIT, out=scaled)
 
 
 @dataclass(frozen=True)
@@ -106,8 +113,8 @@ class Preprocessor:
         """
         # Column by column, the same arithmetic as on the whole matrix, without making it.
         inputs = zip(design_inputs(list(self.features), rows), self.minimum, self.span, strict=True)
-        scaled = {
-            name: ((x - low) / span).astype(dtype, copy=False)
+        scaled: dict[str, np.ndarray] = {
+            name: _scale(x, low, span).astype(dtype, copy=False)
             for name, (x, low, span) in zip(self.columns, inputs, strict=True)
         }
         return pd.DataFrame(scaled, index=rows.index, columns=self.columns, copy=False)

@@ -19,7 +19,7 @@ from mlflow.entities import Metric, RunTag
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from epochline import paths, report, tracking
+from epochline import paths, report, splitting, tracking
 from epochline.compare import Comparison, Scores, decide
 from epochline.drift import feature_drift, label_shift
 from epochline.errors import UserError
@@ -29,7 +29,6 @@ from epochline.params import Params, load_params
 from epochline.pipeline import trained_here
 from epochline.registry import CHAMPION, Registry, tag_values
 from epochline.schema import CATEGORICAL, Schema
-from epochline.splitting import TRAIN, assign, key_columns
 from epochline.tools import dvc_repro, run_tool
 from epochline.tracking import TrainedModel
 
@@ -81,7 +80,7 @@ def _drift(params: Params, seen: list[str]) -> dict[str, Any]:
         return {"batches": batches, "new_batches": [], "new_rows": 0, "features": [],
                 "label": None}  # fmt: skip
     schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
-    is_train = assign(raw, key_columns(list(raw.columns), schema.id_column), params.split) == TRAIN
+    is_train = splitting.is_train(raw, schema.id_column, params.split)
     reference, new = raw[is_train & ~is_new], raw[is_new]
     categorical = [f.name for f in schema.features if f.kind == CATEGORICAL]
     y = raw[schema.label].to_numpy()

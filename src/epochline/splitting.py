@@ -50,3 +50,9 @@ def assign(df: pd.DataFrame, key_columns: list[str], params: SplitParams) -> np.
 def key_columns(columns: list[str], id_column: str | None) -> list[str]:
     """The id column when one is configured, else the whole row's content."""
     return [id_column] if id_column is not None else list(columns)
+
+
+def is_train(df: pd.DataFrame, id_column: str | None, params: SplitParams) -> np.ndarray:
+    """The rows that train (and the preprocessing fitted for it) may see: the one rule."""
+    keys = key_columns(list(df.columns), id_column)
+    return part_codes(df, keys, params) == PARTS.index(TRAIN)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from epochline import paths
+from epochline import paths, splitting
 from epochline.errors import UserError
 from epochline.files import (
     arrow_table,
@@ -21,7 +21,6 @@ from epochline.params import load_params
 from epochline.preprocessing import Preprocessor
 from epochline.runner import run_main
 from epochline.schema import Schema
-from epochline.splitting import PARTS, TRAIN, key_columns, part_codes
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +36,7 @@ def main() -> None:
     raw = read_parquet(paths.RAW, "raw table")
     schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
 
-    keys = key_columns(list(raw.columns), schema.id_column)
-    is_train = part_codes(raw, keys, params.split) == PARTS.index(TRAIN)
+    is_train = splitting.is_train(raw, schema.id_column, params.split)
     if not is_train.any():
         raise UserError(
             f"{paths.RAW}: none of {len(raw)} rows falls in train; "

@@ -37,6 +37,11 @@ def _row_groups(file: pq.ParquetFile) -> Iterator[pa.Table]:
         yield file.read_row_group(i, use_pandas_metadata=True)
 
 
+def _write_rows(writer: pq.ParquetWriter, batch: pa.Table, rows: np.ndarray) -> None:
+    if rows.any():  # no empty row groups in the output
+        writer.write_table(batch.filter(pa.array(rows)))
+
+
 def _check_parts(counts: dict[str, int], test_classes: set[object]) -> None:
     """Every part needs rows, and test both classes, or its metrics mean nothing."""
     if min(counts.values()) == 0:
@@ -61,7 +66,7 @@ def _test_rows(
         rows = batch.to_pandas(split_blocks=True)
         part = part_codes(rows, key_columns(list(rows.columns), id_column), split)
         is_test = part == PARTS.index(TEST)
-        test.write_table(batch.filter(pa.array(is_test)))
+        _write_rows(test, batch, is_test)
         test_classes.update(pd.unique(rows[label][is_test].dropna()))
         codes.append(part)
         labels.append(rows[label].to_numpy())
@@ -93,7 +98,7 @@ def main() -> None:
             part = codes[start : start + len(batch)]
             start += len(batch)
             for code, writer in writers.items():
-                writer.write_table(batch.filter(pa.array(part == code)))
+                _write_rows(writer, batch, part == code)
     for i, name in enumerate(PARTS):
         rows = codes == i
         log.info("%s: %d rows, %.1f%% positive", name, rows.sum(), 100 * labels[rows].mean())
