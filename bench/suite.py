@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--loop-rows",
         type=int,
         default=0,
-        help="rows of the loop benchmark (default min(largest size, 200000))",
+        help="rows of the loop benchmark (default min(largest size, 1000000), past the caches)",
     )
     p.add_argument(
         "--loop-window",
@@ -240,7 +240,7 @@ def bench_size(rows: int, opts: argparse.Namespace, env: dict[str, Any], root: P
 
 
 def bench_loop(opts: argparse.Namespace, env: dict[str, Any], root: Path) -> list[dict]:
-    rows = opts.loop_rows or min(max(opts.rows, default=200_000), 200_000)
+    rows = opts.loop_rows or min(max(opts.rows, default=1_000_000), 1_000_000)
     results = []
     root.mkdir(parents=True, exist_ok=True)
     for batch in opts.batch_sizes:
