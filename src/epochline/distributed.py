@@ -83,11 +83,13 @@ def rendezvous(params: TrainParams, env: Mapping[str, str]) -> dict[str, Any]:
     if params.nnodes == 1:
         return {"rdzv_backend": "c10d", "rdzv_endpoint": "localhost:0", "run_id": uuid.uuid4().hex}
     missing = [k for k in ("MASTER_ADDR", "NODE_RANK") if not env.get(k)]
-    if missing or not env["NODE_RANK"].isdigit() or int(env["NODE_RANK"]) >= params.nnodes:
+    rank = env.get("NODE_RANK", "")
+    if missing or not rank.isdigit() or int(rank) >= params.nnodes:
+        problem = f"{' and '.join(missing)} not set" if missing else f"NODE_RANK={rank!r}"
         raise UserError(
-            f"train.nnodes = {params.nnodes}: set MASTER_ADDR (the machine running dvc repro), "
-            f"MASTER_PORT (default 29500) and NODE_RANK (0 there, 1 to {params.nnodes - 1} on "
-            f"the others) on every machine; got NODE_RANK={env.get('NODE_RANK')!r}"
+            f"train.nnodes = {params.nnodes}: {problem}; set MASTER_ADDR (the machine running "
+            f"dvc repro), MASTER_PORT (default 29500) and NODE_RANK (0 there, 1 to "
+            f"{params.nnodes - 1} on the others) on every machine"
         )
     return {
         "rdzv_backend": "static",

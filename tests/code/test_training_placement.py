@@ -89,9 +89,11 @@ def test_launch_refuses_before_starting_anything(train: dict[str, object], messa
 
 def test_several_machines_need_the_rendezvous_named() -> None:
     params = TrainParams(nnodes=2)
-    with pytest.raises(UserError, match=r"set MASTER_ADDR .* got NODE_RANK=None"):
+    with pytest.raises(UserError, match=r"nnodes = 2: MASTER_ADDR and NODE_RANK not set; set"):
         distributed.rendezvous(params, {})
-    with pytest.raises(UserError, match=r"got NODE_RANK='2'"):
+    with pytest.raises(UserError, match=r"nnodes = 2: MASTER_ADDR not set"):
+        distributed.rendezvous(params, {"NODE_RANK": "0"})
+    with pytest.raises(UserError, match=r"NODE_RANK='2'; set MASTER_ADDR"):
         distributed.rendezvous(params, {"MASTER_ADDR": "h", "NODE_RANK": "2"})
     found = distributed.rendezvous(params, {"MASTER_ADDR": "h", "NODE_RANK": "1"})
     assert found["rdzv_endpoint"] == "h:29500"
