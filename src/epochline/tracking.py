@@ -319,11 +319,10 @@ class TableDataset(Dataset):
     from the file's footer, the schema from a sample, the digest from streaming its bytes.
     (`mlflow.data.from_pandas` infers its schema over the whole frame: 43 s at 7 M rows.)"""
 
-    def __init__(self, path: Path, name: str, label: str) -> None:
+    def __init__(self, path: Path, name: str) -> None:
         self._rows = tables.row_count(path, f"{name} table")
         sample = tables.head(path, f"{name} table")
         self._columns = len(sample.columns)
-        self._targets = label
         with _quiet_schema_hints():
             self._schema = infer_signature(sample).inputs
             source = resolve_dataset_source(str(path.resolve()))
@@ -347,9 +346,9 @@ class TableDataset(Dataset):
         return config
 
 
-def log_datasets(files: dict[str, Path], label: str) -> None:
+def log_datasets(files: dict[str, Path]) -> None:
     """Each table as a training/validation/testing input of the active run."""
-    datasets: list[Dataset | None] = [TableDataset(p, name, label) for name, p in files.items()]
+    datasets: list[Dataset | None] = [TableDataset(p, name) for name, p in files.items()]
     contexts: list[str | None] = [_CONTEXTS.get(n, n) for n in files]
     mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
 

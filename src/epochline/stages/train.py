@@ -104,7 +104,7 @@ def _new_run(
     name, tags = tracking.run_context(params.flat(), data_digest, train_key)
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         mlflow.log_params(params.flat())
-        tracking.log_datasets(SPLITS, params.data.label_column)
+        tracking.log_datasets(SPLITS)
         if history is None:  # one batched call per epoch: the UI shows training as it goes
             history = _with_progress(fit, params.train.epochs, _log_epoch)
         else:
