@@ -14,6 +14,7 @@ GENERATED = [
     "mlflow.db", "mlartifacts/1/x", "dvc_plots/index.html", "data/raw.parquet",
     "models/model.pt", "models/model.json", "reports/test_predictions.parquet",
     "reports/retrain/report.md", ".epochline-retrain.lock", ".epochline-retrain.lock.holder",
+    "bench/results/bench.json",
 ]  # fmt: skip
 KEPT = ["reports/metrics.json", "params.yaml", "dvc.lock"]
 
@@ -31,7 +32,8 @@ def test_make_clean_removes_generated_files_and_keeps_tracked_ones(tmp_path: Pat
 
 
 def test_generated_files_are_git_ignored() -> None:
-    names = ["dvc_plots/index.html", "mlflow.db", "mlartifacts/x", ".epochline-retrain.lock"]
+    names = ["dvc_plots/index.html", "mlflow.db", "mlartifacts/x", ".epochline-retrain.lock",
+             "bench/results/bench.md"]  # fmt: skip
     done = subprocess.run(
         ["git", "check-ignore", "--no-index", *names], cwd=REPO, capture_output=True, text=True
     )
