@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from epochline.errors import UserError
+from epochline.runner import parent_death_signal
 
 # DVC ends every repro that ran a stage with this hint, remote or not.
 PUSH_HINT = "Use `dvc push` to send your updates to remote storage."
@@ -19,23 +22,55 @@ class ToolFailed(UserError):
 
 def run_tool(args: list[str], what: str, drop: tuple[str, ...] = ()) -> None:
     """Run a tool, passing its output through (less the lines in `drop`); fail with its own
-    first error line if it fails."""
+    first error (with the indented lines that continue it) if it fails.
+
+    The tool dies with this process: it gets SIGTERM when we are stopped, and from Linux
+    when we die (killed, SIGKILL), instead of running on as an orphan.
+    """
     # dvc.yaml's commands call `python`: make it this interpreter, also under cron/systemd.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     errors: list[str] = []
     with subprocess.Popen(
         args, env={**os.environ, "PATH": path}, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=parent_death_signal(),
     ) as proc:  # fmt: skip
-        for line in proc.stdout or []:
-            if line.strip() in drop:
-                continue
-            sys.stderr.write(line)
-            if line.lower().startswith("error"):
-                errors.append(line.strip())
+        try:
+            _pass_through(proc.stdout or [], drop, errors)
+        except BaseException:  # SIGTERM (as SystemExit) or Ctrl-C: stop the tool first
+            _stop(proc)
+            raise
     if proc.returncode != 0:
         detail = errors[0] if errors else f"exited {proc.returncode}"
-        raise ToolFailed(f"{what} failed: {detail.removeprefix('error: ')}")
+        raise ToolFailed(f"{what} failed: {_ERROR_PREFIX.sub('', detail)}")
+
+
+_ERROR_PREFIX = re.compile(r"^error:\s*", re.IGNORECASE)
+
+
+def _pass_through(lines: Iterable[str], drop: tuple[str, ...], errors: list[str]) -> None:
+    """Echo the tool's lines; collect its error lines, each with the indented lines that
+    continue it (DVC's "is busy, it is being blocked by:" names the blocker on the next)."""
+    continues = False
+    for line in lines:
+        if line.strip() in drop:
+            continue
+        sys.stderr.write(line)
+        if line.lower().startswith("error"):
+            errors.append(line.strip())
+            continues = line.rstrip().endswith(":")
+        elif continues and line[:1].isspace() and line.strip():
+            errors[-1] += f" {line.strip()}"
+        else:
+            continues = False
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def dvc_remote() -> str | None:

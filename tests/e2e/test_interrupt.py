@@ -1,0 +1,77 @@
+"""`epochline repro` stopped mid-training by a real SIGTERM or SIGKILL: nothing runs on.
+
+Before, the `dvc repro` child (and its train stage) ran on as orphans, writing outputs,
+and the MLflow run stayed RUNNING.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_project, tool_env
+
+pytestmark = pytest.mark.slow
+
+
+def _processes_in(project: Path) -> list[int]:
+    """Every process whose working directory is the project (the CLI, dvc, the stages)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == project:
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # gone, or not ours to read
+    return found
+
+
+def _runs(project: Path) -> list[tuple[str, int]]:
+    """(status, epochs logged) of every run, straight from the store."""
+    if not (project / "mlflow.db").exists():
+        return []
+    with sqlite3.connect(project / "mlflow.db") as db:
+        try:
+            return db.execute(
+                "SELECT r.status, (SELECT COUNT(*) FROM metrics m WHERE m.run_uuid = r.run_uuid"
+                " AND m.key = 'val_loss') FROM runs r"
+            ).fetchall()
+        except sqlite3.OperationalError:  # the schema is still being created
+            return []
+
+
+def _wait(condition, what: str, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_stopping_epochline_stops_dvc_and_the_stage_and_fails_the_run(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    project = copy_project(tmp_path / "project", {"train": {"epochs": 100000}}).resolve()
+    cli = subprocess.Popen(
+        ["epochline", "repro"], cwd=project, env=tool_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait(lambda: any(n >= 2 for _, n in _runs(project)), "train to log epochs")
+        cli.send_signal(sig)
+        _wait(lambda: not _processes_in(project), "every process of the project to end", 60)
+    finally:
+        for pid in _processes_in(project):
+            os.kill(pid, signal.SIGKILL)
+    assert cli.wait(timeout=10) == (128 + sig if sig == signal.SIGTERM else -sig)
+    assert [status for status, _ in _runs(project)] == ["FAILED"]
+    assert not (project / "models/model.pt").exists()
