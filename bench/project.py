@@ -1,4 +1,7 @@
-"""A temporary project: the repo's tracked files, committed in a fresh git repo."""
+"""A temporary project: the repo's tracked files, committed in a fresh git repo.
+
+Stdlib and PyYAML only (see suite.py); the tests build their projects with it too.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +25,10 @@ def child_env(**extra: str) -> dict[str, str]:
     env.pop("PYTHONPATH", None)
     env["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(
-        GIT_AUTHOR_NAME="epochline bench",
-        GIT_AUTHOR_EMAIL="bench@epochline.invalid",
-        GIT_COMMITTER_NAME="epochline bench",
-        GIT_COMMITTER_EMAIL="bench@epochline.invalid",
+        GIT_AUTHOR_NAME="epochline",
+        GIT_AUTHOR_EMAIL="epochline@epochline.invalid",
+        GIT_COMMITTER_NAME="epochline",
+        GIT_COMMITTER_EMAIL="epochline@epochline.invalid",
         DVC_NO_ANALYTICS="1",
         PYTHONUNBUFFERED="1",
     )
@@ -45,26 +48,40 @@ def git(args: list[str], cwd: Path) -> str:
     return done.stdout
 
 
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in overrides.items():
-        merged[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
+        merged[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
     return merged
 
 
-def copy_project(dest: Path, overrides: dict[str, Any]) -> Path:
-    """The repo's tracked files as a fresh clone has them, params overridden, committed."""
+def set_params(project: Path, overrides: dict[str, Any]) -> None:
+    path = project / "params.yaml"
+    merged = merge(yaml.safe_load(path.read_text()), overrides)
+    path.write_text(yaml.safe_dump(merged, sort_keys=False))  # keep the order exp show uses
+
+
+def copy_tracked(dest: Path) -> Path:
+    """The repo's tracked files as a fresh clone has them, less a user's own data."""
     for rel in filter(None, git(["ls-files", "-z"], REPO).split("\0")):
         if rel.startswith(("data/incoming/", "data/external/")) and not rel.endswith(".gitkeep"):
-            continue  # a user's own batches and sources are not the benchmark's data
+            continue  # a user's own batches and sources are not a test's or benchmark's data
         src = REPO / rel
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    params = dest / "params.yaml"
-    merged = _merge(yaml.safe_load(params.read_text()), overrides)
-    params.write_text(yaml.safe_dump(merged, sort_keys=False))
-    git(["init", "-q", "-b", "main"], dest)
-    git(["add", "-A"], dest)
-    git(["commit", "-qm", "bench project"], dest)
     return dest
+
+
+def commit(project: Path, message: str) -> Path:
+    """`project` as a new git repo holding one commit of everything in it."""
+    git(["init", "-q", "-b", "main"], project)
+    git(["add", "-A"], project)
+    git(["commit", "-qm", message], project)
+    return project
+
+
+def copy_project(dest: Path, overrides: dict[str, Any]) -> Path:
+    """The repo's tracked files, params overridden, committed."""
+    set_params(copy_tracked(dest), overrides)
+    return commit(dest, "bench project")

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from epochline.tools import stop
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -44,9 +46,4 @@ def serving(args: list[str], cwd: Path, env: dict[str, str], ready_path: str) ->
         wait_until_up(base + ready_path, server)
         yield base
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -204,12 +203,3 @@ def load_raw(params: DataParams) -> pd.DataFrame:
 def manifest(parts: list[tuple[str, pd.DataFrame]]) -> list[dict[str, object]]:
     """Which file each run of rows in the raw table came from, in table order."""
     return [{"file": where, "rows": len(df)} for where, df in parts]
-
-
-def digest(*frames: pd.DataFrame) -> str:
-    """A content hash of tables: same rows and columns, same digest, whatever the file bytes."""
-    h = hashlib.sha256()
-    for df in frames:
-        h.update("\x1f".join(map(str, df.columns)).encode())
-        h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
-    return h.hexdigest()[:16]

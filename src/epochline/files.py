@@ -108,13 +108,18 @@ def read_json(path: Path, what: str) -> Any:
         raise UserError(f"{path}: {what} is not valid JSON ({exc.msg})") from None
 
 
-def read_parquet(path: Path, what: str) -> pd.DataFrame:
+def parquet_file(path: Path, what: str) -> pq.ParquetFile:
+    """An earlier stage's Parquet output, opened to read by column or row group."""
     if not path.exists():
         raise UserError(f"{path}: {what} not found; run the earlier stages (dvc repro)")
+    return pq.ParquetFile(path, pre_buffer=False)
+
+
+def read_parquet(path: Path, what: str) -> pd.DataFrame:
     # A column at a time, each its own block: Arrow reads a column in many chunks, which
     # become one array by a copy, so reading the table whole holds it twice (and pandas'
     # 2-D blocks copy it once more). This way only one column is ever held twice.
-    file = pq.ParquetFile(path, pre_buffer=False)
+    file = parquet_file(path, what)
     columns = [
         file.read(columns=[name], use_pandas_metadata=True).to_pandas(self_destruct=True)
         for name in file.schema_arrow.names

@@ -14,24 +14,18 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from epochline.errors import UserError
+from epochline.files import parquet_file
 
 SAMPLE_ROWS = 1000
 
 
-def _file(path: Path, what: str) -> pq.ParquetFile:
-    if not path.exists():
-        raise UserError(f"{path}: {what} not found; run the earlier stages (dvc repro)")
-    return pq.ParquetFile(path)
-
-
 def row_count(path: Path, what: str) -> int:
-    return int(_file(path, what).metadata.num_rows)
+    return int(parquet_file(path, what).metadata.num_rows)
 
 
 def head(path: Path, what: str, rows: int = SAMPLE_ROWS) -> pd.DataFrame:
     """The first `rows` rows, reading no more row groups than they need."""
-    batches = _file(path, what).iter_batches(batch_size=rows)
+    batches = parquet_file(path, what).iter_batches(batch_size=rows)
     first = next(batches, None)
     if first is None:
         return pq.read_schema(path).empty_table().to_pandas()
@@ -67,7 +61,7 @@ def shard_bounds(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
 
 def read_rows(path: Path, what: str, start: int, stop: int, columns: list[str]) -> pd.DataFrame:
     """Rows [start, stop) of `columns`, reading only the row groups that hold them."""
-    parquet = _file(path, what)
+    parquet = parquet_file(path, what)
     groups, first_row, offset = [], None, 0
     for i in range(parquet.metadata.num_row_groups):
         n = parquet.metadata.row_group(i).num_rows

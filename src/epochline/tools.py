@@ -37,7 +37,7 @@ def run_tool(args: list[str], what: str, drop: tuple[str, ...] = ()) -> None:
         try:
             _pass_through(proc.stdout or [], drop, errors)
         except BaseException:  # SIGTERM (as SystemExit) or Ctrl-C: stop the tool first
-            _stop(proc)
+            stop(proc)
             raise
     if proc.returncode != 0:
         detail = errors[0] if errors else f"exited {proc.returncode}"
@@ -64,7 +64,8 @@ def _pass_through(lines: Iterable[str], drop: tuple[str, ...], errors: list[str]
             continues = False
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL if it is not gone within 30 s."""
     proc.terminate()
     try:
         proc.wait(timeout=30)

@@ -8,7 +8,6 @@ normalised rows writes train and val. A failed check leaves no output behind.
 import logging
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,18 +16,12 @@ import pyarrow.parquet as pq
 
 from epochline import paths
 from epochline.errors import UserError
-from epochline.files import parquet_writer
+from epochline.files import parquet_file, parquet_writer
 from epochline.params import SplitParams, load_params
 from epochline.runner import run_main
 from epochline.splitting import PARTS, TEST, TRAIN, VAL, key_columns, part_codes
 
 log = logging.getLogger(__name__)
-
-
-def _open(path: Path, what: str) -> pq.ParquetFile:
-    if not path.exists():
-        raise UserError(f"{path}: {what} not found; run the earlier stages (dvc repro)")
-    return pq.ParquetFile(path, pre_buffer=False)
 
 
 def _row_groups(file: pq.ParquetFile) -> Iterator[pa.Table]:
@@ -76,8 +69,8 @@ def _test_rows(
 def main() -> None:
     params = load_params()
     label = params.data.label_column
-    raw = _open(paths.RAW, "raw table")
-    normalized = _open(paths.NORMALIZED, "normalised table")
+    raw = parquet_file(paths.RAW, "raw table")
+    normalized = parquet_file(paths.NORMALIZED, "normalised table")
     if raw.metadata.num_rows != normalized.metadata.num_rows:
         raise UserError(
             f"{paths.NORMALIZED}: {normalized.metadata.num_rows} rows, but {paths.RAW} has "

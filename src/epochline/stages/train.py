@@ -63,16 +63,19 @@ def _training_key(
 def _shard(
     params: Params, columns: list[str], world: World
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """This process's rows of train and val, read by row group: all of them for one process."""
+    """This process's rows of train and val, read by row group: all of them for one process.
+    Train shards are padded to the longest, so every process takes the same steps."""
     label = params.data.label_column
-    shards = []
-    for path, what in ((paths.TRAIN, "train table"), (paths.VAL, "validation table")):
+
+    def rows(path: Path, what: str) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
         n_rows = tables.row_count(path, what)
         start, stop = tables.shard_bounds(n_rows, world.rank, world.size)
-        rows = tables.read_rows(path, what, start, stop, [*columns, label])
-        shards.append((model.to_tensors(rows, columns, label), math.ceil(n_rows / world.size)))
-    (train, longest), (val, _) = shards
-    return distributed.pad(train, longest), val
+        frame = tables.read_rows(path, what, start, stop, [*columns, label])
+        return model.to_tensors(frame, columns, label), n_rows
+
+    train, n_train = rows(paths.TRAIN, "train table")
+    val, _ = rows(paths.VAL, "validation table")
+    return distributed.pad(train, math.ceil(n_train / world.size)), val
 
 
 def _with_progress(fit: Fit, epochs: int, log_epoch: Callable[[model.EpochMetrics], Any]) -> Any:
