@@ -5,9 +5,12 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import select
 import signal
 import sys
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
@@ -61,6 +64,45 @@ def _die_with_parent() -> None:
     request()
     if os.getppid() != parent:  # the parent died before the request took effect
         sys.exit(128 + signal.SIGTERM)
+    if os.environ.get("DVC_STAGE") is not None and _is_shell_wrapper(parent):
+        _watch(_parent_of(parent), parent)
+
+
+# DVC runs a stage's command through `$SHELL -c` (/bin/sh where SHELL is unset). bash and
+# zsh exec the last command, so DVC is the stage's parent; dash (Debian's sh) stays in
+# between, and a shell whose parent dies runs on. The stage then watches DVC itself.
+_SHELLS = frozenset({"sh", "dash", "bash", "zsh", "fish", "ksh", "mksh"})
+
+
+def _is_shell_wrapper(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return Path(os.fsdecode(argv[0])).name in _SHELLS and b"-c" in argv[1:]
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])  # the name in (...) may hold spaces
+
+
+def _watch(launcher: int, shell: int) -> None:
+    """SIGTERM to this process when `launcher` (the shell's parent, DVC) exits."""
+    try:
+        handle = os.pidfd_open(launcher)
+    except ProcessLookupError:
+        handle = None
+    except OSError:  # a kernel before 5.3: no watch, as on other systems
+        return
+    if handle is None or _parent_of(shell) != launcher:
+        sys.exit(128 + signal.SIGTERM)  # DVC died before the watch began
+
+    def wait() -> None:
+        select.select([handle], [], [])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait, name="epochline-watch-dvc", daemon=True).start()
 
 
 def run_main(main: Callable[[], int | None]) -> NoReturn:

@@ -57,12 +57,15 @@ def _wait(condition, what: str, timeout: float = 120) -> None:  # type: ignore[n
 
 @pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+# DVC runs the stage through `$SHELL -c`: bash execs it, dash (/bin/sh, CI's shell where
+# SHELL is unset) stays between DVC and the stage and runs on when DVC dies.
+@pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"], ids=["bash", "sh"])
 def test_stopping_epochline_stops_dvc_and_the_stage_and_fails_the_run(
-    tmp_path: Path, sig: signal.Signals
+    tmp_path: Path, sig: signal.Signals, shell: str
 ) -> None:
     project = copy_project(tmp_path / "project", {"train": {"epochs": 100000}}).resolve()
     cli = subprocess.Popen(
-        ["epochline", "repro"], cwd=project, env=tool_env(),
+        ["epochline", "repro"], cwd=project, env=tool_env(SHELL=shell),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
