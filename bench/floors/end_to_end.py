@@ -26,7 +26,7 @@ from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 
 from bench.floors.loop import raw_fit
-from epochline import metrics, model, plots, serving, tracking
+from epochline import metrics, model, plots, provenance, serving, tracking
 from epochline.data import make_synthetic
 from epochline.params import Params, load_params
 from epochline.splitting import TEST, TRAIN, VAL, assign, key_columns
@@ -115,9 +115,10 @@ def run(params: Params, device: str) -> None:
         params.tracking.experiment_name, artifact_location=(OUT / "mlartifacts").as_uri()
     )
     data_digest = _digest(*tables.values())
-    name, tags = tracking.run_context(params.flat(), data_digest, data_digest)
-    with mlflow.start_run(experiment_id=experiment, run_name=name, tags=tags):
+    context = tracking.run_context(params.flat(), data_digest, data_digest)
+    with mlflow.start_run(experiment_id=experiment, run_name=context.name, tags=context.tags):
         mlflow.log_params(params.flat())
+        provenance.log_files(context.code_changes)
         _log_datasets(tables)
         raw_fit(
             net, _tensors(tables["train"], label), _tensors(tables["val"], label),

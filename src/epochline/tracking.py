@@ -28,6 +28,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import Schema as MlflowSchema
 
+from epochline import provenance as provenance_
 from epochline import tables
 from epochline.errors import TrackingUnavailable, UserError
 from epochline.files import read_json
@@ -162,7 +163,9 @@ def connect(params: TrackingParams) -> str:
         if lock:
             lock.acquire(timeout=120)
         location = (root / ARTIFACT_DIR).as_uri() if local else None
-        return _experiment_id(params.experiment_name, location)
+        experiment_id = _experiment_id(params.experiment_name, location)
+        provenance_.close_dead_runs(client(), experiment_id)
+        return experiment_id
     except MlflowException as exc:
         raise TrackingUnavailable(describe_failure(exc, uri)) from None
     finally:
@@ -176,9 +179,6 @@ def _git(*args: str) -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return done.stdout.strip()
-
-
-_PROVENANCE = ("src", "dvc.yaml", "params.yaml", "pyproject.toml", "requirements.lock")
 
 
 def _text(value: Any) -> str:
@@ -208,29 +208,42 @@ def baseline_params(rev: str) -> dict[str, Any]:
         return {}
 
 
-def run_context(
-    flat_params: dict[str, Any], data_digest: str, train_key: str
-) -> tuple[str, dict[str, str]]:
-    """A run name that says what differs from the baseline, and the provenance tags."""
+@dataclass(frozen=True)
+class RunContext:
+    """What a new run is called and tagged with, and the uncommitted code it ran with."""
+
+    name: str
+    tags: dict[str, str]
+    code_changes: str | None  # the diff; '' when the code is as committed; None: no git
+
+
+def run_context(flat_params: dict[str, Any], data_digest: str, train_key: str) -> RunContext:
+    """A run name that says what differs from the baseline, and the provenance tags.
+
+    Dirty means code that differs from the commit. params.yaml does not count: the run
+    keeps the file itself (and DVC rewrites and autostages dvc.lock during every repro).
+    """
     commit = _git("rev-parse", "HEAD") or "unknown"
-    # Code and config only: DVC rewrites (and autostages) dvc.lock during every repro.
-    status = _git("status", "--porcelain", "--untracked-files=no", "--", *_PROVENANCE)
+    changes = provenance_.code_changes()
     exp_name = os.environ.get("DVC_EXP_NAME", "")
     baseline = os.environ.get("DVC_EXP_BASELINE_REV", commit)
-    changes = params_changes(flat_params, baseline_params(baseline))
-    name = changes or f"baseline {baseline[:7]}"
+    differs = params_changes(flat_params, baseline_params(baseline))
+    name = differs or f"baseline {baseline[:7]}"
     tags = {
         TAG_GIT_COMMIT: commit,
-        TAG_GIT_DIRTY: "unknown" if status is None else str(bool(status)).lower(),
+        TAG_GIT_DIRTY: "unknown" if changes is None else str(bool(changes)).lower(),
         TAG_DATA_DIGEST: data_digest,
         TAG_TRAIN_KEY: train_key,
         TAG_EXP_NAME: exp_name,
+        provenance_.TAG_EXP_REF: provenance_.exp_ref(exp_name, baseline),
         TAG_BASELINE: baseline,
-        TAG_CHANGES: changes,
+        TAG_CHANGES: differs,
         "mlflow.source.git.commit": commit,
+        **provenance_.environment_tags(),
+        **provenance_.process_tags(),
     }
     tags[TAG_DESCRIPTION] = provenance(tags)
-    return name, tags
+    return RunContext(name, tags, changes)
 
 
 def provenance(tags: dict[str, str]) -> str:

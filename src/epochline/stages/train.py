@@ -15,7 +15,16 @@ from typing import Any
 import mlflow
 import torch
 
-from epochline import distributed, model, paths, preprocessing, serving, tables, tracking
+from epochline import (
+    distributed,
+    model,
+    paths,
+    preprocessing,
+    provenance,
+    serving,
+    tables,
+    tracking,
+)
 from epochline.distributed import World
 from epochline.files import json_digest, read_json, write_bytes, write_json
 from epochline.params import Params, load_params
@@ -104,9 +113,11 @@ def _new_run(
     """Log a run: params, datasets, every epoch (live while training, unless `history` is
     given), the checkpoint and the serving model. The model tags go last: they mark it whole."""
     data_digest, train_key = keys
-    name, tags = tracking.run_context(params.flat(), data_digest, train_key)
+    context = tracking.run_context(params.flat(), data_digest, train_key)
+    name, tags = context.name, context.tags
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         mlflow.log_params(params.flat())
+        provenance.log_files(context.code_changes)
         tracking.log_datasets(SPLITS)
         if history is None:  # one batched call per epoch: the UI shows training as it goes
             history = _with_progress(fit, params.train.epochs, _log_epoch)
