@@ -1,0 +1,262 @@
+"""`epochline reproduce RUN_ID|MODEL_URI`: rebuild a run's model from what it recorded and
+say whether the bits are the same.
+
+The run's commit is checked out in a temporary git worktree; params.yaml and dvc.lock are
+the run's own (its `provenance/` artifacts); load's outputs (the data) come from the DVC
+cache or remote by the hashes in that dvc.lock; normalize → evaluate run again there,
+logging to the worktree's own throwaway store. Nothing in the user's workspace or store
+changes (the DVC cache may gain objects fetched from the remote, as a `dvc pull` would).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import torch
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from epochline import model, provenance, tracking
+from epochline.errors import UserError
+from epochline.params import load_params
+from epochline.tools import ToolFailed, dvc_remote, run_tool
+
+log = logging.getLogger(__name__)
+
+IDENTICAL, DIFFERENT = 0, 1
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+# Metrics that retrain adds to a run after the pipeline: not the pipeline's to rebuild.
+_ADDED_LATER = ("drift_",)
+
+
+class CannotRebuild(UserError):
+    """The run lacks what a rebuild needs: a dirty tree, data gone, commit gone."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Verdict:
+    code: int  # IDENTICAL or DIFFERENT
+    text: str
+
+
+def _run_of(client: MlflowClient, target: str) -> Run:
+    """The run a run id, `runs:/ID/…` or `models:/NAME/VERSION|@ALIAS` names."""
+    try:
+        if target.startswith("models:/"):
+            name, _, which = target.removeprefix("models:/").partition("/")
+            name, at, alias = name.partition("@")
+            version = (
+                client.get_model_version_by_alias(name, alias)
+                if at
+                else client.get_model_version(name, which)
+            )
+            return client.get_run(str(version.run_id))
+        run_id = target.removeprefix("runs:/").split("/")[0]
+        if not _RUN_ID.match(run_id):
+            raise UserError(
+                f"reproduce: {target!r} is not a run id (32 hex digits), runs:/ID, "
+                "models:/NAME/VERSION or models:/NAME@ALIAS"
+            )
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(
+            f"reproduce: {target} not found in {tracking.safe_uri(tracking.tracking_uri())}: "
+            f"{first}"
+        ) from None
+
+
+def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def _recorded(client: MlflowClient, run: Run, scratch: Path) -> tuple[str, str]:
+    """The run's params.yaml and dvc.lock, or why the run cannot be rebuilt."""
+    tags, run_id = run.data.tags, run.info.run_id
+    if tags.get(tracking.TAG_GIT_DIRTY) == "true":
+        raise CannotRebuild(
+            f"reproduce: run {run_id} cannot be rebuilt: dirty tree at the time (code differed "
+            f"from commit {tags.get(tracking.TAG_GIT_COMMIT, '?')[:12]}); the changes are in its "
+            f"artifact {provenance.ARTIFACT_DIR}/{provenance.DIFF_FILE}"
+        )
+    texts = []
+    for name in (provenance.PARAMS_FILE, provenance.LOCK_FILE):
+        try:
+            local = client.download_artifacts(
+                run_id, f"{provenance.ARTIFACT_DIR}/{name}", str(scratch)
+            )
+        except (MlflowException, OSError):
+            raise CannotRebuild(
+                f"reproduce: run {run_id} cannot be rebuilt: it holds no "
+                f"{provenance.ARTIFACT_DIR}/{name} (logged before runs recorded it)"
+            ) from None
+        texts.append(Path(local).read_text())
+    params_text, lock_text = texts
+    ref = tags.get(provenance.TAG_EXP_REF, "")
+    if ref:
+        kept = _git("show", f"{ref}:params.yaml")
+        if kept.returncode == 0 and kept.stdout != params_text:
+            log.warning(
+                "%s's params.yaml differs from the run's own record; the run's record wins", ref
+            )
+    return params_text, lock_text
+
+
+@contextmanager
+def _worktree(commit: str, keep: Path | None) -> Iterator[Path]:
+    if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        raise CannotRebuild(
+            f"reproduce: commit {commit[:12]} cannot be found: it is gone from this repository "
+            "(rewritten, or never fetched here)"
+        )
+    if keep is not None and keep.exists() and any(keep.iterdir()):
+        raise UserError(f"reproduce: --keep {keep}: not empty; give a new or empty folder")
+    where = keep.resolve() if keep else Path(tempfile.mkdtemp(prefix="epochline-reproduce-"))
+    added = _git("worktree", "add", "--detach", str(where), commit)
+    if added.returncode != 0:
+        raise UserError(f"reproduce: git worktree add {where}: {added.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        if keep is None:
+            _git("worktree", "remove", "--force", str(where))
+            shutil.rmtree(where, ignore_errors=True)
+            _git("worktree", "prune")
+
+
+@contextmanager
+def _inside(where: Path) -> Iterator[None]:
+    """Work in `where`, its own MLflow store and DVC state: none of the user's settings
+    that point elsewhere (a tracking server, a DVC experiment) apply to the rebuild."""
+    before_cwd, before_env = Path.cwd(), dict(os.environ)
+    for key in [k for k in os.environ if k.startswith("DVC_")] + ["MLFLOW_TRACKING_URI"]:
+        os.environ.pop(key, None)
+    os.chdir(where)
+    try:
+        yield
+    finally:
+        os.chdir(before_cwd)
+        os.environ.clear()
+        os.environ.update(before_env)
+
+
+def _dvc(*args: str, what: str) -> None:
+    run_tool([sys.executable, "-m", "dvc", *args], what)
+
+
+def _restore_data(root: Path) -> None:
+    """load's outputs as the run had them, from the user's DVC cache or remote."""
+    cache = subprocess.run(
+        [sys.executable, "-m", "dvc", "cache", "dir"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+    local = root / ".dvc" / "config.local"
+    if local.is_file():  # remote credentials and local-only settings
+        shutil.copy(local, Path(".dvc/config.local"))
+    if cache:
+        _dvc("cache", "dir", "--local", cache, what="dvc cache dir")
+    try:
+        if dvc_remote() is not None:
+            _dvc("fetch", "load", what="dvc fetch")
+        _dvc("checkout", "load", what="dvc checkout")
+    except ToolFailed as exc:
+        raise CannotRebuild(
+            f"reproduce: the run's data is no longer in any cache or remote ({exc})"
+        ) from None
+
+
+def _checkpoint_identity(store: str, model_uri: str, scratch: Path) -> str:
+    """What the checkpoint logged with the run is (not what its tag says)."""
+    folder = Path(
+        mlflow.artifacts.download_artifacts(model_uri, dst_path=str(scratch), tracking_uri=store)
+    )
+    found = sorted(folder.glob("artifacts/*.pt"))
+    if not found:
+        return "no checkpoint"
+    return model.identity(torch.load(found[0], weights_only=True))
+
+
+def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def _differences(
+    run: Run, store: str, rebuilt: Run, rebuilt_store: str, scratch: Path
+) -> tuple[list[str], str]:
+    """Every difference, environment first, then the model, then each metric's history."""
+    client, rebuilt_client = MlflowClient(store), MlflowClient(rebuilt_store)
+    found = [f"environment: {d}" for d in provenance.version_differences(run.data.tags)]
+    logged = _checkpoint_identity(store, run.data.tags[tracking.TAG_MODEL_URI], scratch / "a")
+    again = _checkpoint_identity(
+        rebuilt_store, rebuilt.data.tags[tracking.TAG_MODEL_URI], scratch / "b"
+    )
+    if logged != again:
+        found.append(f"model: the run's checkpoint is {logged}, the rebuilt one {again}")
+    keys = sorted(
+        {k for k in run.data.metrics if not k.startswith(_ADDED_LATER)} | set(rebuilt.data.metrics)
+    )
+    epochs = 0
+    for key in keys:
+        then = _history(client, run.info.run_id, key)
+        now = _history(rebuilt_client, rebuilt.info.run_id, key)
+        epochs = max(epochs, len(now))
+        if then == now:
+            continue
+        at = next((i for i, (a, b) in enumerate(zip(then, now, strict=False)) if a != b), None)
+        if at is None:
+            found.append(f"metric {key}: {len(then)} values in the run, {len(now)} rebuilt")
+        else:
+            (step, a), (_, b) = then[at], now[at]
+            found.append(f"metric {key} at step {step}: {a!r} in the run, {b!r} rebuilt")
+    return found, f"model {again}, {len(keys)} metrics over {epochs} epochs"
+
+
+def reproduce(target: str, keep: Path | None = None) -> Verdict:
+    params = load_params()
+    root = tracking.project_root()
+    tracking.connect(params.tracking)
+    store = tracking.tracking_uri()
+    client = MlflowClient(store)
+    run = _run_of(client, target)
+    tags = run.data.tags
+    if not tags.get(tracking.TAG_MODEL_URI):
+        raise CannotRebuild(f"reproduce: run {run.info.run_id} holds no model: it never finished")
+    commit = tags.get(tracking.TAG_GIT_COMMIT, "")
+    with tempfile.TemporaryDirectory(prefix="epochline-reproduce-") as tmp:
+        scratch = Path(tmp)
+        params_text, lock_text = _recorded(client, run, scratch)
+        with _worktree(commit, keep) as where, _inside(where):
+            Path("params.yaml").write_text(params_text)
+            Path("dvc.lock").write_text(lock_text)
+            _restore_data(root)
+            log.info("rebuilding run %s from commit %s in %s", run.info.run_id, commit[:12], where)
+            # --force: rerun even where DVC's run cache knows the result; --no-commit: leave
+            # the user's cache as it is.
+            _dvc("repro", "--force", "--no-commit", "--downstream", "normalize", what="rebuild")
+            rebuilt = tracking.pipeline_model(tracking.connect(load_params().tracking))
+            rebuilt_store = tracking.tracking_uri()
+            found, checked = _differences(
+                run, store, MlflowClient(rebuilt_store).get_run(rebuilt.run_id), rebuilt_store,
+                scratch,
+            )  # fmt: skip
+    name = f"run '{run.info.run_name}' ({run.info.run_id})"
+    source = f"commit {commit[:12]}" + (f", kept in {keep}" if keep else "")
+    if not found:
+        return Verdict(IDENTICAL, f"reproduce: IDENTICAL: {name} rebuilt from {source}: {checked}")
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return Verdict(
+        DIFFERENT, f"reproduce: DIFFERENT: {name} rebuilt from {source}: {found[0]}{more}"
+    )
