@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from epochline.errors import UserError
-from epochline.lock import LockBusy
-from epochline.runner import handle_sigterm, service_failure, setup_logging
+from epochline.runner import guard, handle_sigterm, setup_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("epochline.cli")
@@ -21,39 +18,23 @@ log = logging.getLogger("epochline.cli")
 def main() -> None:
     """epochline: reproducible, tracked training with DVC, PyTorch and MLflow.
 
-    Exit codes: 0 done, 1 failure, 75 another retrain holds the lock.
+    Exit codes: 0 done; 1 failure (a stage, tool, service or retrain failed); 2 user error
+    (params, data, arguments); 75 skipped, another retrain holds the lock; 130 Ctrl-C;
+    143 SIGTERM.
     """
     setup_logging()
     handle_sigterm()
-
-
-def _guard(work: Callable[[], Any], failure_code: int = 1) -> Any:
-    """Run `work`; a user-facing error becomes one line and an exit code, no traceback."""
-    try:
-        return work()
-    except LockBusy as exc:  # a skip, not a failure: schedulers treat 75 as "try later"
-        typer.echo(f"skipped: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(failure_code) from None
-    except Exception as exc:
-        line = service_failure(exc)
-        if line is None:
-            raise
-        typer.echo(f"error: {line}", err=True)
-        raise typer.Exit(failure_code) from None
 
 
 @app.command()
 def repro() -> None:
     """Run the pipeline (dvc repro), then summarise: test metrics, the MLflow run, where to look.
 
-    Exit 0: done; 1: a stage failed (its error line is printed above).
+    Exit 0: done; 1: a stage failed (its error line is printed above); 2: bad params.
     """
     from epochline.pipeline import repro_with_summary
 
-    typer.echo(_guard(repro_with_summary))
+    typer.echo(guard(repro_with_summary))
 
 
 @app.command()
@@ -63,11 +44,12 @@ def retrain(
 ) -> None:
     """Run the pipeline on current data; register the model; promote it only if better.
 
-    Exit 0: done (promoted, kept or nothing new); 75: another retrain is running; 1: failed.
+    Exit 0: done (promoted, kept or nothing new); 1: failed (a stage, the store, git);
+    2: bad params; 75: skipped, another retrain is running.
     """
     from epochline.retrain import retrain as run_retrain
 
-    outcome = _guard(lambda: run_retrain(commit=commit, push=push))
+    outcome = guard(lambda: run_retrain(commit=commit, push=push))
     typer.echo(outcome.summary)
 
 
@@ -75,10 +57,13 @@ def retrain(
 def rollback(
     reason: Annotated[str, typer.Option(help="why, recorded on the model versions")],
 ) -> None:
-    """Move alias champion back to previous-champion, recording why."""
+    """Move alias champion back to previous-champion, recording why.
+
+    Exit 0: done; 1: no previous-champion, or the store failed; 75: a retrain is running.
+    """
     from epochline.retrain import rollback as run_rollback
 
-    typer.echo(_guard(lambda: run_rollback(reason)))
+    typer.echo(guard(lambda: run_rollback(reason)))
 
 
 @app.command("new-batch")
@@ -91,7 +76,7 @@ def new_batch(
     from epochline.batches import write_batch
     from epochline.params import load_params
 
-    path = _guard(lambda: write_batch(load_params().data, rows, drift, seed))
+    path = guard(lambda: write_batch(load_params().data, rows, drift, seed))
     typer.echo(f"new-batch: wrote {rows} rows to {path}")
 
 
@@ -102,7 +87,7 @@ def baselines() -> None:
     from epochline.baselines import against_pipeline
     from epochline.params import load_params
 
-    typer.echo(_guard(lambda: against_pipeline(load_params())))
+    typer.echo(guard(lambda: against_pipeline(load_params())))
 
 
 @app.command()
@@ -116,5 +101,5 @@ def predict(
     """Score a file of raw rows with the champion (or --model) and write probability, label."""
     from epochline.predicting import predict_file
 
-    count, uri = _guard(lambda: predict_file(input, output, model))
+    count, uri = guard(lambda: predict_file(input, output, model))
     typer.echo(f"predict: scored {count} rows with {uri} -> {output}")

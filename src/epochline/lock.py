@@ -13,13 +13,13 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from epochline.errors import UserError
+from epochline.errors import Skipped
 
 log = logging.getLogger(__name__)
 
 
-class LockBusy(UserError):
-    exit_code = 75  # EX_TEMPFAIL: a scheduler may simply try again next time
+class LockBusy(Skipped):
+    """Another retrain holds the lock (exit 75, EX_TEMPFAIL: a scheduler tries again later)."""
 
 
 def _holder_file(path: Path) -> Path:

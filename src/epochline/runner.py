@@ -12,11 +12,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
-from epochline.errors import UserError
+from epochline.errors import DONE, FAILED, INTERRUPTED, TERMINATED, Skipped, UserError
 
 log = logging.getLogger("epochline")
+T = TypeVar("T")
 
 
 def setup_logging() -> None:
@@ -63,7 +64,7 @@ def _die_with_parent() -> None:
     parent = os.getppid()
     request()
     if os.getppid() != parent:  # the parent died before the request took effect
-        sys.exit(128 + signal.SIGTERM)
+        sys.exit(TERMINATED)
     if os.environ.get("DVC_STAGE") is not None and _is_shell_wrapper(parent):
         _watch(_parent_of(parent), parent)
 
@@ -96,7 +97,7 @@ def _watch(launcher: int, shell: int) -> None:
     except OSError:  # a kernel before 5.3: no watch, as on other systems
         return
     if handle is None or _parent_of(shell) != launcher:
-        sys.exit(128 + signal.SIGTERM)  # DVC died before the watch began
+        sys.exit(TERMINATED)  # DVC died before the watch began
 
     def wait() -> None:
         select.select([handle], [], [])
@@ -106,25 +107,38 @@ def _watch(launcher: int, shell: int) -> None:
 
 
 def run_main(main: Callable[[], int | None]) -> NoReturn:
-    """Run `main`; a UserError becomes one line on stderr and a non-zero exit."""
+    """A stage's entry point: `main` under the one error policy (see guard)."""
     setup_logging()
     handle_sigterm()
     _die_with_parent()
+    sys.exit(guard(main) or DONE)
+
+
+def verdict(exc: BaseException) -> tuple[int, str] | None:
+    """The exit code and the one line for `exc`; None for a bug (the traceback is what a
+    developer needs) and for an exit already decided (SystemExit, e.g. 143 on SIGTERM)."""
+    if isinstance(exc, Skipped):  # no `error:`: a log scanner must not page anyone for it
+        return exc.exit_code, f"skipped: {exc}"
+    if isinstance(exc, UserError):
+        return exc.exit_code, f"error: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED, "error: interrupted"
+    line = service_failure(exc) if isinstance(exc, Exception) else None
+    return None if line is None else (FAILED, f"error: {line}")
+
+
+def guard(work: Callable[[], T]) -> T:
+    """Run `work` under the error policy of every stage and command: an error with a
+    verdict becomes its one line on stderr and its exit code (errors.py lists them)."""
     try:
-        code = main() or 0
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        code = 130
-    except Exception as exc:
-        line = service_failure(exc)
-        if line is None:
-            raise  # a bug: the traceback is what a developer needs
-        print(f"error: {line}", file=sys.stderr)
-        code = 1
-    sys.exit(code)
+        return work()
+    except BaseException as exc:
+        found = verdict(exc)
+        if found is None:
+            raise
+        code, line = found
+        print(line, file=sys.stderr)
+        raise SystemExit(code) from None
 
 
 # Failures of the services a stage talks to (the tracking server, its HTTP client): the
