@@ -66,6 +66,28 @@ def rollback(
     typer.echo(guard(lambda: run_rollback(reason)))
 
 
+@app.command()
+def reproduce(
+    target: Annotated[
+        str, typer.Argument(help="run id, runs:/ID, models:/NAME/VERSION or models:/NAME@ALIAS")
+    ],
+    keep: Annotated[
+        Path | None, typer.Option(help="leave the rebuilt worktree here (a new or empty folder)")
+    ] = None,
+) -> None:
+    """Rebuild a run's model from its commit, params, dvc.lock and data, in a temporary git
+    worktree with a throwaway store, and compare: the model and every metric.
+
+    Exit 0: IDENTICAL; 1: DIFFERENT (the first difference is printed); 2: it cannot be
+    rebuilt (dirty tree at the time, data in no cache or remote, commit gone).
+    """
+    from epochline.reproduce import reproduce as run_reproduce
+
+    verdict = _guard(lambda: run_reproduce(target, keep), failure_code=2)
+    typer.echo(verdict.text)
+    raise typer.Exit(verdict.code)
+
+
 @app.command("new-batch")
 def new_batch(
     rows: Annotated[int, typer.Option(min=1, help="labelled rows to write")] = 200,

@@ -31,7 +31,7 @@ from mlflow.tracking import MlflowClient
 from epochline import model, provenance, tracking
 from epochline.errors import UserError
 from epochline.params import load_params
-from epochline.tools import ToolFailed, dvc_remote, run_tool
+from epochline.tools import PUSH_HINT, ToolFailed, dvc_remote, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def _inside(where: Path) -> Iterator[None]:
 
 
 def _dvc(*args: str, what: str) -> None:
-    run_tool([sys.executable, "-m", "dvc", *args], what)
+    run_tool([sys.executable, "-m", "dvc", *args], what, drop=(PUSH_HINT,))
 
 
 def _restore_data(root: Path) -> None:
@@ -180,9 +180,8 @@ def _restore_data(root: Path) -> None:
 
 def _checkpoint_identity(store: str, model_uri: str, scratch: Path) -> str:
     """What the checkpoint logged with the run is (not what its tag says)."""
-    folder = Path(
-        mlflow.artifacts.download_artifacts(model_uri, dst_path=str(scratch), tracking_uri=store)
-    )
+    mlflow.set_tracking_uri(store)  # a models:/ URI is resolved in the global store
+    folder = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(scratch)))
     found = sorted(folder.glob("artifacts/*.pt"))
     if not found:
         return "no checkpoint"
@@ -196,15 +195,14 @@ def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, flo
 def _differences(
     run: Run, store: str, rebuilt: Run, rebuilt_store: str, scratch: Path
 ) -> tuple[list[str], str]:
-    """Every difference, environment first, then the model, then each metric's history."""
+    """Each difference between the run and its rebuild: the model, then every metric's
+    history (per epoch; the test metrics are step 0). And what was compared."""
     client, rebuilt_client = MlflowClient(store), MlflowClient(rebuilt_store)
-    found = [f"environment: {d}" for d in provenance.version_differences(run.data.tags)]
     logged = _checkpoint_identity(store, run.data.tags[tracking.TAG_MODEL_URI], scratch / "a")
     again = _checkpoint_identity(
         rebuilt_store, rebuilt.data.tags[tracking.TAG_MODEL_URI], scratch / "b"
     )
-    if logged != again:
-        found.append(f"model: the run's checkpoint is {logged}, the rebuilt one {again}")
+    found = [] if logged == again else [f"model: {logged} in the run, {again} rebuilt"]
     keys = sorted(
         {k for k in run.data.metrics if not k.startswith(_ADDED_LATER)} | set(rebuilt.data.metrics)
     )
@@ -224,6 +222,15 @@ def _differences(
     return found, f"model {again}, {len(keys)} metrics over {epochs} epochs"
 
 
+def _verdict(name: str, found: list[str], checked: str, environment: list[str]) -> Verdict:
+    """IDENTICAL or DIFFERENT by the bits; where the packages differ, that is said too."""
+    note = f"; environment differs: {', '.join(environment)}" if environment else ""
+    if not found:
+        return Verdict(IDENTICAL, f"reproduce: IDENTICAL: {name}: {checked}{note}")
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return Verdict(DIFFERENT, f"reproduce: DIFFERENT: {name}: {found[0]}{more}{note}")
+
+
 def reproduce(target: str, keep: Path | None = None) -> Verdict:
     params = load_params()
     root = tracking.project_root()
@@ -235,14 +242,22 @@ def reproduce(target: str, keep: Path | None = None) -> Verdict:
     if not tags.get(tracking.TAG_MODEL_URI):
         raise CannotRebuild(f"reproduce: run {run.info.run_id} holds no model: it never finished")
     commit = tags.get(tracking.TAG_GIT_COMMIT, "")
+    name = f"run '{run.info.run_name}' ({run.info.run_id}) from commit {commit[:12]}"
+    environment = provenance.version_differences(tags)
     with tempfile.TemporaryDirectory(prefix="epochline-reproduce-") as tmp:
         scratch = Path(tmp)
         params_text, lock_text = _recorded(client, run, scratch)
+        logged = _checkpoint_identity(store, tags[tracking.TAG_MODEL_URI], scratch / "logged")
+        if logged != tags.get(tracking.TAG_MODEL_DIGEST):  # no rebuild can make it agree
+            change = f"its logged checkpoint is model {logged}, its record says " + tags.get(
+                tracking.TAG_MODEL_DIGEST, "nothing"
+            )
+            return _verdict(name, [f"model: changed after the run: {change}"], "", environment)
         with _worktree(commit, keep) as where, _inside(where):
             Path("params.yaml").write_text(params_text)
             Path("dvc.lock").write_text(lock_text)
             _restore_data(root)
-            log.info("rebuilding run %s from commit %s in %s", run.info.run_id, commit[:12], where)
+            log.info("rebuilding %s in %s", name, where)
             # --force: rerun even where DVC's run cache knows the result; --no-commit: leave
             # the user's cache as it is.
             _dvc("repro", "--force", "--no-commit", "--downstream", "normalize", what="rebuild")
@@ -252,11 +267,6 @@ def reproduce(target: str, keep: Path | None = None) -> Verdict:
                 run, store, MlflowClient(rebuilt_store).get_run(rebuilt.run_id), rebuilt_store,
                 scratch,
             )  # fmt: skip
-    name = f"run '{run.info.run_name}' ({run.info.run_id})"
-    source = f"commit {commit[:12]}" + (f", kept in {keep}" if keep else "")
-    if not found:
-        return Verdict(IDENTICAL, f"reproduce: IDENTICAL: {name} rebuilt from {source}: {checked}")
-    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    return Verdict(
-        DIFFERENT, f"reproduce: DIFFERENT: {name} rebuilt from {source}: {found[0]}{more}"
-    )
+    if keep is not None:
+        checked += f"; the rebuild is kept in {keep}"
+    return _verdict(name, found, checked, environment)
