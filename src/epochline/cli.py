@@ -83,7 +83,7 @@ def reproduce(
     """
     from epochline.reproduce import reproduce as run_reproduce
 
-    verdict = _guard(lambda: run_reproduce(target, keep), failure_code=2)
+    verdict = guard(lambda: run_reproduce(target, keep))
     typer.echo(verdict.text)
     raise typer.Exit(verdict.code)
 
