@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
 
 from epochline.metrics import classification_metrics
 from epochline.params import RetrainParams
+
+PROMOTED, KEPT = "promoted", "kept"  # the decisions, as the registry records them
+# Params that decide which rows are test rows, or what the label means: models trained under
+# others can't be compared.
+SPLIT_KEYS = ("split.test_size", "split.val_size", "split.seed", "data.id_column",
+              "data.label_column", "data.positive_class")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -18,6 +26,11 @@ class Scores:
 
     probability: np.ndarray
     label: np.ndarray
+
+    @classmethod
+    def of(cls, answers: pd.DataFrame) -> Scores:
+        """From a logged model's answers (scoring.LoggedModel.score)."""
+        return cls(answers["probability"].to_numpy(), answers["label"].to_numpy())
 
 
 def metric_value(name: str, y: np.ndarray, scores: Scores) -> float:
@@ -78,7 +91,7 @@ class Comparison:
 
     @property
     def promoted(self) -> bool:
-        return self.decision == "promoted"
+        return self.decision == PROMOTED
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,10 +104,20 @@ def _below(high: float) -> str:
     return "not above 0: could be noise"
 
 
+def split_changes(then: Mapping[str, str], now: Mapping[str, str]) -> str | None:
+    """`split.seed 42 -> 7`: the SPLIT_KEYS that differ; None: the same held-out rows."""
+    return "; ".join(f"{k} {then[k]} -> {now[k]}" for k in SPLIT_KEYS if then[k] != now[k]) or None
+
+
 def decide(
-    y: np.ndarray, challenger: Scores, champion: Scores | None, rule: RetrainParams
+    y: np.ndarray,
+    challenger: Scores,
+    champion: Scores | None,
+    rule: RetrainParams,
+    split_changed: str | None = None,
 ) -> Comparison:
-    """Promote only a challenger that passes the floor and beats the champion beyond noise."""
+    """Promote only a challenger that passes the floor and beats the champion beyond noise,
+    on the rows the champion was held out on too (`split_changed`: they were not)."""
     value = metric_value(rule.metric, y, challenger)
     floor_ok = value >= rule.min_metric
     if champion is None:
@@ -103,7 +126,7 @@ def decide(
             + ("passes" if floor_ok else "is below")
             + f" the floor retrain.min_metric = {rule.min_metric}"
         )
-        decision = "promoted" if floor_ok else "kept"
+        decision = PROMOTED if floor_ok else KEPT
         return Comparison(
             rule.metric, value, None, None, None, None, None, len(y), decision, reason
         )
@@ -124,8 +147,10 @@ def decide(
          f"{rule.metric} {value:.4f} is below the floor retrain.min_metric {rule.min_metric}"),
     ]  # fmt: skip
     failed = [no for ok, _, no in checks if not ok]
-    decision = "kept" if failed else "promoted"
-    if failed:  # an interval wholly below 0 is no near miss: the challenger is worse
+    decision = KEPT if failed or split_changed else PROMOTED
+    if split_changed:
+        reason = f"not comparable: the champion was held out on other rows ({split_changed})"
+    elif failed:  # an interval wholly below 0 is no near miss: the challenger is worse
         reason = ("worse: " if high < 0 else "not better enough: ") + "; ".join(failed)
     else:
         reason = "better: " + "; ".join(yes for _, yes, _ in checks)

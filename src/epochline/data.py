@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from epochline.errors import UserError
+from epochline.errors import UserError, first_line
 from epochline.files import row_slices
 from epochline.params import DataParams
 from epochline.schema import LabelCoder, Schema, check_ranges, conform, infer
@@ -98,8 +98,7 @@ def read_table(path: Path) -> pd.DataFrame:
             "allowed: UTF-8 CSV: convert it, e.g. iconv -f latin1 -t utf-8"
         ) from None
     except (pd.errors.ParserError, OSError, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"{path}: cannot be read as a table ({first})") from None
+        raise UserError(f"{path}: cannot be read as a table ({first_line(exc)})") from None
     header = str(df.columns[0])
     separator = next((name for sep, name in _SEPARATORS.items() if sep in header), None)
     if len(df.columns) == 1 and separator is not None:

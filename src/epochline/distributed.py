@@ -26,7 +26,7 @@ from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.elastic.rendezvous import RendezvousError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from epochline.errors import UserError
+from epochline.errors import UserError, first_line
 from epochline.params import TrainParams
 
 
@@ -125,8 +125,7 @@ def launch(params: TrainParams, module: str) -> None:
             failure.exitcode if failure.exitcode > 0 else 1,
         ) from None
     except RendezvousError as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"train: the processes could not meet ({first})") from None
+        raise UserError(f"train: the processes could not meet ({first_line(exc)})") from None
     except SignalException as exc:  # the launcher stopped the processes first
         raise SystemExit(128 + int(exc.sigval)) from None
 

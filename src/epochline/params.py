@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from epochline.errors import UserError
+from epochline.errors import UserError, first_line
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -211,7 +211,7 @@ def parse_text(text: str, path: Path = PARAMS_FILE) -> Params:
     try:
         raw = yaml.load(text, Loader=_Yaml12Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        raise UserError(f"{path}: not valid YAML: {first_line(exc)}") from None
     return parse_params(raw, path)
 
 

@@ -4,27 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.pyfunc import PyFuncModel
 
 from epochline import tracking
 from epochline.data import read_table
-from epochline.errors import UserError
+from epochline.errors import UserError, first_line
 from epochline.files import write_with
 from epochline.params import load_params
 from epochline.registry import CHAMPION
 from epochline.schema import NUMBER, numbers, texts
+from epochline.scoring import LoggedModel
 
 
-def _load(uri: str, hint: str) -> PyFuncModel:
+def _load(uri: str, hint: str) -> LoggedModel:
     try:
-        return mlflow.pyfunc.load_model(uri)
+        return LoggedModel(uri)
     except MlflowException as exc:
-        first = str(exc).splitlines()[0][:200]
-        raise UserError(f"model {uri} cannot be loaded: {first}{hint}") from None
+        raise UserError(f"model {uri} cannot be loaded: {first_line(exc)}{hint}") from None
 
 
 def model_rows(df: pd.DataFrame, where: str, inputs: list[tuple[str, str]]) -> pd.DataFrame:
@@ -52,9 +50,8 @@ def predict_file(source: Path, output: Path, model_uri: str | None) -> tuple[int
     uri = model_uri or f"models:/{params.tracking.registered_model_name}@{CHAMPION}"
     hint = "; run `epochline retrain` to make a champion" if model_uri is None else ""
     model = _load(uri, hint)
-    inputs = [(c.name, c.type.name) for c in model.metadata.get_input_schema().inputs]
     table = read_table(source)
-    answers = pd.DataFrame(model.predict(model_rows(table, str(source), inputs)))
+    answers = model.score(model_rows(table, str(source), model.inputs))
     predictions = output_table(table, answers, params.data.label_column, params.data.id_column)
     write_with(output, lambda tmp: predictions.to_csv(tmp, index=False))
     return len(predictions), uri

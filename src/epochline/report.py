@@ -2,66 +2,74 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types only: `epochline repro` prints its summary without scipy, sklearn
+    from epochline.decision import Decision
+    from epochline.drift import FeatureDrift, LabelShift
+    from epochline.tracking import TrainedModel
 
 
 def _version(value: str | None) -> str:
     return f"v{value}" if value else "none"
 
 
-def markdown(report: dict[str, Any]) -> str:
-    c = report["comparison"]
+def markdown(decision: Decision) -> str:
+    c, v, drift = decision.comparison, decision.versions, decision.drift
     lines = [
-        f"# Retrain {report['finished']}: {c['decision']}",
+        f"# Retrain {decision.finished}: {c.decision}",
         "",
-        f"- challenger: {_version(report['challenger_version'])} (run {report['run_id']})",
-        f"- champion before: {_version(report['champion_version'])}",
-        f"- champion after: {_version(report['champion_after'])}",
-        f"- reason: {c['reason']}",
-        f"- test rows: {c['n_rows']}; data digest {report['data_digest']}",
+        f"- challenger: {_version(v.challenger)} (run {decision.provenance.run_id})",
+        f"- champion before: {_version(v.champion)}",
+        f"- champion after: {_version(decision.champion_after)}",
+        f"- reason: {c.reason}",
+        f"- test rows: {c.n_rows}; data digest {decision.provenance.data_digest}",
         "",
-        f"| {c['metric']} | value |",
+        f"| {c.metric} | value |",
         "|---|---|",
-        f"| challenger | {c['challenger']:.4f} |",
+        f"| challenger | {c.challenger:.4f} |",
     ]
-    if c["champion"] is not None:
+    if c.champion is not None:
         lines += [
-            f"| champion | {c['champion']:.4f} |",
-            f"| delta | {c['delta']:+.4f} |",
-            f"| interval | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] |",
-            f"| p (challenger not better) | {c['p_value']:.4f} |",
+            f"| champion | {c.champion:.4f} |",
+            f"| delta | {c.delta:+.4f} |",
+            f"| interval | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] |",
+            f"| p (challenger not better) | {c.p_value:.4f} |",
         ]
-    drift = report["drift"]
     lines += [
         "",
-        f"## Drift: {drift['new_rows']} new rows in {len(drift['new_batches'])} batch(es)",
+        f"## Drift: {drift.new_rows} new rows in {len(drift.new_batches)} batch(es)",
     ]
-    if drift["features"]:
+    if drift.features:
         lines += [
             "",
             "| feature | kind | PSI | test | statistic | p | missing (train → new) "
             "| new categories | drifted |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        lines += [
-            f"| {f['feature']} | {f['kind']} | {f['psi']:.4f} | {f['test']} | "
-            f"{f['statistic']:.4f} | {f['p_value']:.3g} | "
-            f"{f['missing_reference']:.1%} → {f['missing_new']:.1%} | "
-            f"{', '.join(f['new_categories'][:5])}{' …' if len(f['new_categories']) > 5 else ''} | "
-            f"{'yes' if f['drifted'] else ''} |"
-            for f in drift["features"]
-        ]
-    if drift.get("label"):
-        lines += ["", "## Label", "", f"- {label_line(drift['label'])}"]
+        lines += [_feature_row(f) for f in drift.features]
+    if drift.label:
+        lines += ["", "## Label", "", f"- {label_line(drift.label)}"]
         lines += [
             f"- {b['batch']}: {b['rows']} rows, positive rate {b['positive_rate']:.1%}"
             + (f" (one class only: {b['one_class']!r})" if b["one_class"] is not None else "")
-            for b in drift["label"]["batches"]
+            for b in drift.label["batches"]
         ]
     return "\n".join(lines) + "\n"
 
 
-def label_line(shift: dict[str, Any]) -> str:
+def _feature_row(f: FeatureDrift) -> str:
+    unseen = f["new_categories"]
+    return (
+        f"| {f['feature']} | {f['kind']} | {f['psi']:.4f} | {f['test']} | "
+        f"{f['statistic']:.4f} | {f['p_value']:.3g} | "
+        f"{f['missing_reference']:.1%} → {f['missing_new']:.1%} | "
+        f"{', '.join(unseen[:5])}{' …' if len(unseen) > 5 else ''} | "
+        f"{'yes' if f['drifted'] else ''} |"
+    )
+
+
+def label_line(shift: LabelShift) -> str:
     """`positive rate 41.2% in training rows, 0.0% in new rows; one class only: batch-0003.csv`"""
     line = (f"positive rate {shift['reference_positive_rate']:.1%} in training rows, "
             f"{shift['new_positive_rate']:.1%} in new rows")  # fmt: skip
@@ -95,26 +103,43 @@ def pipeline_summary(
     return "\n".join(lines)
 
 
-def summary(report: dict[str, Any]) -> str:
-    c = report["comparison"]
-    head = f"retrain: {c['decision'].upper()} challenger {_version(report['challenger_version'])}"
-    if c["champion"] is None:
-        body = f"{c['metric']} {c['challenger']:.4f} (no comparable champion)"
+def summary(decision: Decision) -> str:
+    c, p = decision.comparison, decision.provenance
+    head = f"retrain: {c.decision.upper()} challenger {_version(decision.versions.challenger)}"
+    if c.champion is None:
+        body = f"{c.metric} {c.challenger:.4f} (no comparable champion)"
     else:
         body = (
-            f"{c['metric']} {c['challenger']:.4f} vs champion "
-            f"{_version(report['champion_version'])} {c['champion']:.4f}, delta {c['delta']:+.4f} "
-            f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p={c['p_value']:.3f}"
+            f"{c.metric} {c.challenger:.4f} vs champion "
+            f"{_version(decision.versions.champion)} {c.champion:.4f}, delta {c.delta:+.4f} "
+            f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}], p={c.p_value:.3f}"
         )
-    drifted = [f["feature"] for f in report["drift"]["features"] if f["drifted"]]
+    drifted = decision.drift.drifted
     drift = f"drift in {', '.join(drifted)}" if drifted else "no feature drifted"
-    shift = report["drift"].get("label")
+    shift = decision.drift.label
     label = f"  label: {label_line(shift)}\n" if shift else ""
     return (
-        f"{head}: {body}\n  reason: {c['reason']}\n"
-        f"  {drift}; champion is now {_version(report['champion_after'])}\n{label}"
-        f"  run '{report['run_name']}' ({report['run_id']})\n"
-        f"  {test_scores(report['test_metrics'])}\n"
-        f"  look: reports/retrain/report.md; runs: {report['runs_link']}; "
-        f"Model registry -> {report['registered_model']}"
+        f"{head}: {body}\n  reason: {c.reason}\n"
+        f"  {drift}; champion is now {_version(decision.champion_after)}\n{label}"
+        f"  run '{p.run_name}' ({p.run_id})\n"
+        f"  {test_scores(decision.test_metrics)}\n"
+        f"  look: reports/retrain/report.md; runs: {p.runs_link}; "
+        f"Model registry -> {p.registered_model}"
+    )
+
+
+def unchanged(trained: TrainedModel, version: str, registered_model: str) -> str:
+    return (
+        f"retrain: UNCHANGED: the pipeline's model {trained.model_digest} (run "
+        f"{trained.run_name}, {trained.run_id}) is already version {version} of "
+        f"{registered_model}; no new version"
+    )
+
+
+def commit_message(decision: Decision) -> str:
+    """What `retrain --commit` says: `retrain: promoted v3 (accuracy 0.9100, run …)`."""
+    c = decision.comparison
+    return (
+        f"retrain: {c.decision} v{decision.versions.challenger} "
+        f"({c.metric} {c.challenger:.4f}, run {decision.provenance.run_id})"
     )

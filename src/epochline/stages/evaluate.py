@@ -9,6 +9,7 @@ from epochline import metrics, paths, plots, tracking
 from epochline.files import read_parquet, write_json, write_parquet, write_with
 from epochline.params import load_params
 from epochline.runner import run_main
+from epochline.scoring import LoggedModel
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +21,7 @@ def main() -> None:
     trained = tracking.pipeline_model(tracking.connect(params.tracking))
 
     # Raw rows through the logged model: what is evaluated is exactly what would be served.
-    served = mlflow.pyfunc.load_model(trained.model_uri)
-    rows = test[served.metadata.get_input_schema().input_names()]
-    predictions: pd.DataFrame = served.predict(rows)
+    predictions = LoggedModel(trained.model_uri).score(test)
     y = test[label].to_numpy()
     prob, pred = predictions["probability"].to_numpy(), predictions["label"].to_numpy()
     values = metrics.classification_metrics(y, prob, pred)
