@@ -53,6 +53,17 @@ class Verdict:
     text: str
 
 
+def _checked(target: str) -> str:
+    if not target.startswith("models:/") and not _RUN_ID.match(
+        target.removeprefix("runs:/").split("/")[0]
+    ):
+        raise UserError(
+            f"reproduce: {target!r} is not a run id (32 hex digits), runs:/ID, "
+            "models:/NAME/VERSION or models:/NAME@ALIAS"
+        )
+    return target
+
+
 def _run_of(client: MlflowClient, target: str) -> Run:
     """The run a run id, `runs:/ID/…` or `models:/NAME/VERSION|@ALIAS` names."""
     try:
@@ -65,13 +76,7 @@ def _run_of(client: MlflowClient, target: str) -> Run:
                 else client.get_model_version(name, which)
             )
             return client.get_run(str(version.run_id))
-        run_id = target.removeprefix("runs:/").split("/")[0]
-        if not _RUN_ID.match(run_id):
-            raise UserError(
-                f"reproduce: {target!r} is not a run id (32 hex digits), runs:/ID, "
-                "models:/NAME/VERSION or models:/NAME@ALIAS"
-            )
-        return client.get_run(run_id)
+        return client.get_run(target.removeprefix("runs:/").split("/")[0])
     except MlflowException as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise UserError(
@@ -232,6 +237,7 @@ def _verdict(name: str, found: list[str], checked: str, environment: list[str]) 
 
 
 def reproduce(target: str, keep: Path | None = None) -> Verdict:
+    _checked(target)
     params = load_params()
     root = tracking.project_root()
     tracking.connect(params.tracking)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_project, tool_env
+from bench.project import set_params
+from tests.conftest import copy_project, run, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -80,4 +81,40 @@ def test_stopping_epochline_stops_dvc_and_the_stage_and_fails_the_run(
     if sig == signal.SIGTERM:  # the stage's own handler closes the run
         assert [status for status, _ in _runs(project)] == ["FAILED"]
     # After a SIGKILL the stage still stops, but its run can stay RUNNING: the stage may
-    # die writing to the dead pipe first. Marking such runs KILLED is issue 11's.
+    # die writing to the dead pipe first. The next repro marks it KILLED (below).
+
+
+def _stage(project: Path, name: str) -> int:
+    """The pid of the stage process `python -m epochline.stages.<name>` in the project."""
+    for pid in _processes_in(project):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"epochline.stages.{name}".encode() in argv:
+            return pid
+    raise AssertionError(f"no {name} stage runs in {project}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
+def test_a_run_whose_process_was_killed_is_marked_killed_by_the_next_repro(
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path / "project", {"train": {"epochs": 100000}}).resolve()
+    dvc = subprocess.Popen(
+        ["dvc", "repro"], cwd=project, env=tool_env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait(lambda: any(n >= 2 for _, n in _runs(project)), "train to log epochs")
+        os.kill(_stage(project, "train"), signal.SIGKILL)  # nothing in it can close the run
+        assert dvc.wait(timeout=60) != 0
+    finally:
+        for pid in _processes_in(project):
+            os.kill(pid, signal.SIGKILL)
+    assert [status for status, _ in _runs(project)] == ["RUNNING"]  # for ever, until now
+
+    set_params(project, {"train": {"epochs": 3}})
+    done = run(["epochline", "repro"], project)
+    assert "was left RUNNING by process" in done.stderr and "marked KILLED" in done.stderr
+    assert sorted(status for status, _ in _runs(project)) == ["FINISHED", "KILLED"]
