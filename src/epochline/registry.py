@@ -122,9 +122,11 @@ class Registry:
         current, previous = self.alias(CHAMPION), self.alias(PREVIOUS)
         if current is None or previous is None:
             raise LookupError("needs both a champion and a previous-champion")
-        self.tag(current.version, {Tag.ROLLED_BACK: when, Tag.ROLLBACK_REASON: reason})
-        self.tag(previous.version, {Tag.RESTORED_BY_ROLLBACK: when, Tag.ROLLBACK_REASON: reason})
-        return str(current.version), str(previous.version), self._restore(previous, current.version)
+        old, new = str(current.version), str(previous.version)
+        # On record first: a rollback stopped before its aliases moved is completed by repair.
+        self.tag(old, {Tag.ROLLED_BACK: when, Tag.ROLLBACK_REASON: reason})
+        self.tag(new, {Tag.RESTORED_BY_ROLLBACK: when, Tag.ROLLBACK_REASON: reason})
+        return old, new, self._restore(previous, old)
 
     def _restore(self, version: ModelVersion, rolled_back: str) -> str | None:
         """Make `version` champion again; previous-champion becomes the version that it had
@@ -167,16 +169,19 @@ class Registry:
             )
         return repaired
 
-    def _complete_rollback(self, rolled_back: ModelVersion) -> list[str]:
-        previous = self.alias(PREVIOUS)
-        if previous is None or previous.version == rolled_back.version:
-            target = tag_of(rolled_back, Tag.REPLACED_VERSION)
-            previous = self.client.get_model_version(self.name, target) if target else None
-        if previous is None:
+    def _complete_rollback(self, old: ModelVersion) -> list[str]:
+        new = self.alias(PREVIOUS)
+        if new is None or new.version == old.version:
+            target = tag_of(old, Tag.REPLACED_VERSION)
+            new = self.client.get_model_version(self.name, target) if target else None
+        if new is None:
             return []  # nothing to roll back to: a rollback never starts so
-        now = self._restore(previous, str(rolled_back.version))
+        # Its second tag, in case the rollback stopped between the two.
+        when, reason = tag_of(old, Tag.ROLLED_BACK), tag_of(old, Tag.ROLLBACK_REASON)
+        self.tag(str(new.version), {Tag.RESTORED_BY_ROLLBACK: when, Tag.ROLLBACK_REASON: reason})
+        now = self._restore(new, str(old.version))
         return [
-            f"completed the rollback of v{rolled_back.version}: champion v{previous.version}, "
+            f"completed the rollback of v{old.version}: champion v{new.version}, "
             f"previous-champion {_named(now)}"
         ]
 
