@@ -123,6 +123,19 @@ def test_scheduled_retrain_from_two_fresh_clones(stack: Stack, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip().splitlines()[-1]) > 0
 
+    # A third machine with nothing local rebuilds v1 from the server's record and the data
+    # in the DVC remote: the same bits. Its own workspace and the server stay as they were.
+    third_clone = _fresh_clone(origin, tmp_path / "runner-3")
+    run(["dvc", "remote", "modify", "--local", "team", "endpointurl", stack.s3_endpoint],
+        third_clone)  # fmt: skip
+    runs_before = len(_experiment_runs(stack, "epochline"))
+    rebuilt = team_run(["epochline", "reproduce", f"models:/{NAME}/1"], third_clone,
+                       user_env(stack), check=False)  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "reproduce: IDENTICAL: " in rebuilt.stdout
+    assert len(_experiment_runs(stack, "epochline")) == runs_before
+    assert run(["git", "status", "--porcelain"], third_clone).stdout == ""
+
 
 def test_two_clones_training_at_once_both_land(stack: Stack, tmp_path: Path) -> None:
     projects = [
