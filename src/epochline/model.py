@@ -1,6 +1,8 @@
-"""The classifier and its training loop: tensors and params in, trained weights and history out.
+"""The classifier and its training: tables and params in, trained model and history out.
 
-No file or MLflow I/O here; `fit` trains the model in place.
+`train` is the train stage's core, from network inputs (normalize's rows) to a model and
+what rebuilds it; `fit` is its loop over tensors, training a model in place. No file or
+MLflow I/O here.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from epochline.distributed import SINGLE, World, all_sum
+from epochline.distributed import SINGLE, World, all_sum, pad
 from epochline.errors import UserError
-from epochline.params import TrainParams
+from epochline.params import Params, TrainParams
 from epochline.preprocessing import Preprocessor
+from epochline.schema import Schema
 from epochline.serving import LIMIT
 
 
@@ -91,9 +94,13 @@ class EpochMetrics:
 def to_tensors(
     df: pd.DataFrame, features: list[str], label: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.from_numpy(np.ascontiguousarray(df[features].to_numpy(dtype=np.float32)))
+    # A column at a time into the row-major matrix: no copy of the selected columns on the
+    # way (the caller still holds the table while training).
+    x = np.empty((len(df), len(features)), dtype=np.float32)
+    for j, name in enumerate(features):
+        x[:, j] = df[name].to_numpy(dtype=np.float32)
     y = torch.from_numpy(df[label].to_numpy(dtype=np.float32))
-    return x, y
+    return torch.from_numpy(x), y
 
 
 def inputs_used(preprocessor: Preprocessor) -> torch.Tensor:
@@ -228,6 +235,57 @@ def fit(
         on_epoch(metrics)
     model.to("cpu")
     return history
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained model with what its checkpoint carries besides weights, and its epochs."""
+
+    net: Classifier
+    config: dict[str, Any]
+    history: list[EpochMetrics]
+
+
+def checkpoint_config(params: Params, preprocessor: Preprocessor, schema: Schema) -> dict[str, Any]:
+    """What the checkpoint carries besides weights: how raw rows become inputs, and answers."""
+    return {
+        "features": [dict(f) for f in preprocessor.features],
+        "columns": preprocessor.columns,
+        "hidden_size": params.train.hidden_size,
+        "threshold": params.evaluate.threshold,
+        "label": params.data.label_column,
+        "classes": list(schema.classes),
+    }
+
+
+def train(
+    params: Params,
+    preprocessor: Preprocessor,
+    schema: Schema,
+    train_rows: pd.DataFrame,
+    val_rows: pd.DataFrame,
+    *,
+    device: torch.device | None = None,
+    world: World = SINGLE,
+    train_total: int | None = None,
+    on_epoch: Callable[[EpochMetrics], Any] = lambda _: None,
+) -> Trained:
+    """A model trained on rows of network inputs (a column per `preprocessor.columns`, and
+    the label), as the train stage trains it. With several processes, each passes its
+    shard, and `train_total`, the train rows of all: shards are padded to the longest, so
+    that every process takes the same steps."""
+    if train_total is None and world.size > 1:
+        raise ValueError(f"train: {world.size} processes need train_total, the rows of all")
+    config = checkpoint_config(params, preprocessor, schema)
+    columns, label = config["columns"], config["label"]
+    rows_each = math.ceil((len(train_rows) if train_total is None else train_total) / world.size)
+    inputs = pad(to_tensors(train_rows, columns, label), rows_each)
+    net = build(len(columns), params.train.hidden_size, params.train.seed)
+    net.set_scaler(preprocessor)
+    net.silence_unused_inputs(inputs_used(preprocessor))
+    val = to_tensors(val_rows, columns, label)
+    history = fit(net, inputs, val, params.train, on_epoch=on_epoch, device=device, world=world)
+    return Trained(net, config, history)
 
 
 def checkpoint(model: Classifier, config: dict[str, Any]) -> dict[str, Any]:

@@ -6,13 +6,13 @@ same model, that run is reused rather than logged a second time.
 """
 
 import logging
-import math
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 import torch
 
 from epochline import (
@@ -42,19 +42,8 @@ SPLITS = {"train": paths.TRAIN, "val": paths.VAL, "test": paths.TEST}
 # number of processes instead.
 _PLACEMENT = {"device", "nproc_per_node", "nnodes"}
 
-Fit = Callable[..., list[model.EpochMetrics]]
-
-
-def _config(params: Params, preprocessor: Preprocessor, schema: Schema) -> dict[str, Any]:
-    """What the checkpoint carries besides weights: how raw rows become inputs, and answers."""
-    return {
-        "features": [dict(f) for f in preprocessor.features],
-        "columns": preprocessor.columns,
-        "hidden_size": params.train.hidden_size,
-        "threshold": params.evaluate.threshold,
-        "label": params.data.label_column,
-        "classes": list(schema.classes),
-    }
+# model.train with this process's rows bound: called with on_epoch, it trains.
+Fit = Callable[..., model.Trained]
 
 
 def _training_key(
@@ -71,23 +60,24 @@ def _training_key(
 
 def _shard(
     params: Params, columns: list[str], world: World
-) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """This process's rows of train and val, read by row group: all of them for one process.
-    Train shards are padded to the longest, so every process takes the same steps."""
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """This process's rows of train and val, read by row group (all of them for one
+    process), and the train rows of all processes."""
     label = params.data.label_column
 
-    def rows(path: Path, what: str) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
+    def rows(path: Path, what: str) -> tuple[pd.DataFrame, int]:
         n_rows = tables.row_count(path, what)
         start, stop = tables.shard_bounds(n_rows, world.rank, world.size)
-        frame = tables.read_rows(path, what, start, stop, [*columns, label])
-        return model.to_tensors(frame, columns, label), n_rows
+        return tables.read_rows(path, what, start, stop, [*columns, label]), n_rows
 
     train, n_train = rows(paths.TRAIN, "train table")
     val, _ = rows(paths.VAL, "validation table")
-    return distributed.pad(train, math.ceil(n_train / world.size)), val
+    return train, val, n_train
 
 
-def _with_progress(fit: Fit, epochs: int, log_epoch: Callable[[model.EpochMetrics], Any]) -> Any:
+def _with_progress(
+    fit: Fit, epochs: int, log_epoch: Callable[[model.EpochMetrics], Any]
+) -> model.Trained:
     with EpochProgress(epochs) as progress:
 
         def on_epoch(m: model.EpochMetrics) -> None:
@@ -105,12 +95,10 @@ def _new_run(
     experiment_id: str,
     params: Params,
     fit: Fit,
-    net: model.Classifier,
-    config: dict[str, Any],
     keys: tuple[str, str],
-    history: list[model.EpochMetrics] | None = None,
-) -> tuple[tracking.TrainedModel, list[model.EpochMetrics]]:
-    """Log a run: params, datasets, every epoch (live while training, unless `history` is
+    trained: model.Trained | None = None,
+) -> tuple[tracking.TrainedModel, model.Trained]:
+    """Log a run: params, datasets, every epoch (live while training, unless `trained` is
     given), the checkpoint and the serving model. The model tags go last: they mark it whole."""
     data_digest, train_key = keys
     context = tracking.run_context(params.flat(), data_digest, train_key)
@@ -119,52 +107,53 @@ def _new_run(
         mlflow.log_params(params.flat())
         provenance.log_files(context.code_changes)
         tracking.log_datasets(SPLITS)
-        if history is None:  # one batched call per epoch: the UI shows training as it goes
-            history = _with_progress(fit, params.train.epochs, _log_epoch)
+        if trained is None:  # one batched call per epoch: the UI shows training as it goes
+            trained = _with_progress(fit, params.train.epochs, _log_epoch)
         else:
-            for m in history:
+            for m in trained.history:
                 _log_epoch(m)
-        data = _write_checkpoint(net, config)
+        data = _write_checkpoint(trained)
+        config = trained.config
         # Raw rows, as a client sends them; the answers come from serving.py itself.
         test = tables.head(paths.TEST, "test table", 5)
         example = test[[f["name"] for f in config["features"]]]
-        answers = serving.answer(net.state_dict(), config, example)
+        answers = serving.answer(trained.net.state_dict(), config, example)
         model_uri = tracking.log_model(paths.CHECKPOINT, example, answers)
         model_digest = model.identity(data)
         mlflow.set_tags(
             {tracking.TAG_MODEL_DIGEST: model_digest, tracking.TAG_MODEL_URI: model_uri}
         )
-    trained = tracking.TrainedModel(
+    recorded = tracking.TrainedModel(
         run.info.run_id, name, model_uri, model_digest, data_digest, tags[tracking.TAG_DESCRIPTION]
     )
-    return trained, history
+    return recorded, trained
 
 
-def _write_checkpoint(net: model.Classifier, config: dict[str, Any]) -> dict[str, Any]:
-    data = model.checkpoint(net, config)
+def _write_checkpoint(trained: model.Trained) -> dict[str, Any]:
+    data = model.checkpoint(trained.net, trained.config)
     write_bytes(model.checkpoint_bytes(data), paths.CHECKPOINT)
     return data
 
 
 def _train_and_record(
-    params: Params, config: dict[str, Any], net: model.Classifier, fit: Fit, keys: tuple[str, str]
-) -> tuple[tracking.TrainedModel, list[model.EpochMetrics]]:
+    params: Params, fit: Fit, keys: tuple[str, str]
+) -> tuple[tracking.TrainedModel, model.Trained]:
     """Rank 0: a new run, or the earlier run of the same key when it holds the same model."""
     experiment_id = tracking.connect(params.tracking)
     earlier = tracking.find_training_run(experiment_id, keys[1])
     if earlier is None:
-        return _new_run(experiment_id, params, fit, net, config, keys)
-    history = _with_progress(fit, params.train.epochs, lambda _: None)
-    digest_now = model.identity(_write_checkpoint(net, config))
+        return _new_run(experiment_id, params, fit, keys)
+    trained = _with_progress(fit, params.train.epochs, lambda _: None)
+    digest_now = model.identity(_write_checkpoint(trained))
     if digest_now == earlier.model_digest:
         log.info("same model as run %s (%s): reusing that run", earlier.run_name, earlier.run_id)
-        return earlier, history
+        return earlier, trained
     # The same inputs gave other weights: record it, don't hide it.
     log.warning(
         "training key %s gave model %s, not %s as in run %s: logging a new run",
         keys[1], digest_now, earlier.model_digest, earlier.run_id,
     )  # fmt: skip
-    return _new_run(experiment_id, params, fit, net, config, keys, history)
+    return _new_run(experiment_id, params, fit, keys, trained)
 
 
 def main() -> None:
@@ -173,28 +162,28 @@ def main() -> None:
     if params.train.world_size > 1 and world.size == 1:
         return distributed.launch(params.train, "epochline.stages.train")  # here again, N times
     preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
-    config = _config(params, preprocessor, Schema.from_dict(read_json(paths.SCHEMA, "schema")))
+    schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
+    config = model.checkpoint_config(params, preprocessor, schema)
     device = model.resolve_device(params.train.device, world.local_rank)
     with distributed.process_group(world, device):
-        train, val = _shard(params, config["columns"], world)
-        log.info("rank %d/%d on %s: train %s, val %s", world.rank, world.size, device,
-                 tuple(train[0].shape), tuple(val[0].shape))  # fmt: skip
-        net = model.build(len(config["columns"]), params.train.hidden_size, params.train.seed)
-        net.set_scaler(preprocessor)
-        net.silence_unused_inputs(model.inputs_used(preprocessor))
-        fit = partial(model.fit, net, train, val, params.train, device=device, world=world)
+        train, val, n_train = _shard(params, config["columns"], world)
+        log.info("rank %d/%d on %s: train %d of %d rows, val %d rows", world.rank, world.size,
+                 device, len(train), n_train, len(val))  # fmt: skip
+        fit = partial(model.train, params, preprocessor, schema, train, val, device=device,
+                      world=world, train_total=n_train)  # fmt: skip
         if not world.is_main:
             fit()
             return
         data_digest = tables.digest(SPLITS)
         keys = (data_digest, _training_key(params, config, data_digest, device, world))
-        trained, history = _train_and_record(params, config, net, fit, keys)
+        recorded, trained = _train_and_record(params, fit, keys)
+    history = trained.history
     write_json([{"epoch": m.epoch, **m.as_dict()} for m in history], paths.HISTORY)
     write_json(
-        {"model_digest": trained.model_digest, "data_digest": data_digest, "train_key": keys[1]},
+        {"model_digest": recorded.model_digest, "data_digest": data_digest, "train_key": keys[1]},
         paths.MODEL_INFO,
     )
-    log.info("run %s (%s): final val_accuracy %.3f", trained.run_name, trained.run_id,
+    log.info("run %s (%s): final val_accuracy %.3f", recorded.run_name, recorded.run_id,
              history[-1].val_accuracy)  # fmt: skip
 
 
