@@ -18,9 +18,9 @@ log = logging.getLogger("epochline.cli")
 def main() -> None:
     """epochline: reproducible, tracked training with DVC, PyTorch and MLflow.
 
-    Exit codes: 0 done; 1 failure (a stage, tool, service or retrain failed); 2 user error
-    (params, data, arguments); 75 skipped, another retrain holds the lock; 130 Ctrl-C;
-    143 SIGTERM.
+    Exit codes: 0 done; 1 failure (a stage, tool, service or retrain failed);
+    2 user error (params, data, arguments); 75 skipped: a retrain holds the lock;
+    130 stopped by Ctrl-C; 143 stopped by SIGTERM.
     """
     setup_logging()
     handle_sigterm()
@@ -30,7 +30,7 @@ def main() -> None:
 def repro() -> None:
     """Run the pipeline (dvc repro), then summarise: test metrics, the MLflow run, where to look.
 
-    Exit 0: done; 1: a stage failed (its error line is printed above); 2: bad params.
+    Exit 0: done; 1: a stage failed (its error line is above); 2: bad params.
     """
     from epochline.pipeline import repro_with_summary
 
@@ -44,8 +44,8 @@ def retrain(
 ) -> None:
     """Run the pipeline on current data; register the model; promote it only if better.
 
-    Exit 0: done (promoted, kept or nothing new); 1: failed (a stage, the store, git);
-    2: bad params; 75: skipped, another retrain is running.
+    Exit 0: done (promoted, kept or nothing new); 1: failed (a stage, store, git);
+    2: bad params or arguments; 75: skipped, another retrain is running.
     """
     from epochline.retrain import retrain as run_retrain
 
@@ -59,7 +59,8 @@ def rollback(
 ) -> None:
     """Move alias champion back to previous-champion, recording why.
 
-    Exit 0: done; 1: no previous-champion, or the store failed; 75: a retrain is running.
+    Exit 0: done; 1: no previous-champion, or the store failed;
+    75: skipped, a retrain is running.
     """
     from epochline.retrain import rollback as run_rollback
 
