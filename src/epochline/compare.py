@@ -139,19 +139,24 @@ def decide(
     delta = value - base
 
     interval = f"{rule.confidence:.0%} interval [{low:+.4f}, {high:+.4f}]"
-    checks = [  # (passed, what it says when it passed, what it says when it failed)
+    checks = [
         (delta > rule.min_delta, f"delta {delta:+.4f} > retrain.min_delta {rule.min_delta}",
          f"delta {delta:+.4f} is not above retrain.min_delta {rule.min_delta}"),
         (low > 0, f"{interval} excludes 0", f"{interval} is {_below(high)}"),
         (floor_ok, f"{rule.metric} {value:.4f} >= floor {rule.min_metric}",
          f"{rule.metric} {value:.4f} is below the floor retrain.min_metric {rule.min_metric}"),
     ]  # fmt: skip
-    failed = [no for ok, _, no in checks if not ok]
-    decision = KEPT if failed or split_changed else PROMOTED
-    if split_changed:
-        reason = f"not comparable: the champion was held out on other rows ({split_changed})"
-    elif failed:  # an interval wholly below 0 is no near miss: the challenger is worse
-        reason = ("worse: " if high < 0 else "not better enough: ") + "; ".join(failed)
-    else:
-        reason = "better: " + "; ".join(yes for _, yes, _ in checks)
+    decision, reason = _verdict(checks, high, split_changed)
     return Comparison(rule.metric, value, base, delta, low, high, p_value, len(y), decision, reason)
+
+
+def _verdict(
+    checks: list[tuple[bool, str, str]], high: float, split_changed: str | None
+) -> tuple[str, str]:
+    """The decision and its reason: (passed, what it says when passed, when failed) checks."""
+    if split_changed:
+        return KEPT, f"not comparable: the champion was held out on other rows ({split_changed})"
+    failed = [no for ok, _, no in checks if not ok]
+    if failed:  # an interval wholly below 0 is no near miss: the challenger is worse
+        return KEPT, ("worse: " if high < 0 else "not better enough: ") + "; ".join(failed)
+    return PROMOTED, "better: " + "; ".join(yes for _, yes, _ in checks)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types only: `epochline repro` prints its summary without scipy, sklearn
     from epochline.decision import Decision
-    from epochline.drift import FeatureDrift, LabelShift
+    from epochline.drift import BatchDrift, FeatureDrift, LabelShift
     from epochline.tracking import TrainedModel
 
 
@@ -15,7 +15,7 @@ def _version(value: str | None) -> str:
 
 
 def markdown(decision: Decision) -> str:
-    c, v, drift = decision.comparison, decision.versions, decision.drift
+    c, v = decision.comparison, decision.versions
     lines = [
         f"# Retrain {decision.finished}: {c.decision}",
         "",
@@ -36,10 +36,11 @@ def markdown(decision: Decision) -> str:
             f"| interval | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] |",
             f"| p (challenger not better) | {c.p_value:.4f} |",
         ]
-    lines += [
-        "",
-        f"## Drift: {drift.new_rows} new rows in {len(drift.new_batches)} batch(es)",
-    ]
+    return "\n".join(lines + _drift_lines(decision.drift)) + "\n"
+
+
+def _drift_lines(drift: BatchDrift) -> list[str]:
+    lines = ["", f"## Drift: {drift.new_rows} new rows in {len(drift.new_batches)} batch(es)"]
     if drift.features:
         lines += [
             "",
@@ -55,7 +56,7 @@ def markdown(decision: Decision) -> str:
             + (f" (one class only: {b['one_class']!r})" if b["one_class"] is not None else "")
             for b in drift.label["batches"]
         ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _feature_row(f: FeatureDrift) -> str:
