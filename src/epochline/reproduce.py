@@ -29,7 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from epochline import model, provenance, tracking
-from epochline.errors import UserError
+from epochline.errors import UserError, first_line
 from epochline.params import load_params
 from epochline.tools import PUSH_HINT, ToolFailed, dvc_remote, run_tool
 
@@ -42,9 +42,7 @@ _ADDED_LATER = ("drift_",)
 
 
 class CannotRebuild(UserError):
-    """The run lacks what a rebuild needs: a dirty tree, data gone, commit gone."""
-
-    exit_code = 2
+    """The run lacks what a rebuild needs: a dirty tree, data gone, commit gone (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +76,9 @@ def _run_of(client: MlflowClient, target: str) -> Run:
             return client.get_run(str(version.run_id))
         return client.get_run(target.removeprefix("runs:/").split("/")[0])
     except MlflowException as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise UserError(
             f"reproduce: {target} not found in {tracking.safe_uri(tracking.tracking_uri())}: "
-            f"{first}"
+            f"{first_line(exc)}"
         ) from None
 
 

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from epochline.errors import UserError
+from epochline.errors import Failed
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ PIDS_FILE = "pids.json"  # written as each process starts, so a failed `up` can 
 ENV_FILE = "env.sh"
 
 
-class StackError(UserError):
-    exit_code = 1
+class StackError(Failed):
+    """The local team stack could not be started or stopped."""
 
 
 @dataclass(frozen=True)

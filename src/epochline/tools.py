@@ -9,15 +9,24 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from epochline.errors import UserError
+from epochline.errors import USER_ERROR, Failed
 from epochline.runner import parent_death_signal
 
 # DVC ends every repro that ran a stage with this hint, remote or not.
 PUSH_HINT = "Use `dvc push` to send your updates to remote storage."
 
 
-class ToolFailed(UserError):
-    exit_code = 1
+class ToolFailed(Failed):
+    """A tool failed; exit 2 where DVC says the stage that failed exited with a user error."""
+
+    def __init__(self, message: str, stage_code: int | None = None) -> None:
+        super().__init__(message)
+        if stage_code == USER_ERROR:
+            self.exit_code = USER_ERROR
+
+
+# DVC's line for a stage that failed: `failed to reproduce 'x': failed to run: …, exited with 2`
+_STAGE_EXIT = re.compile(r"failed to run: .*, exited with (-?\d+)")
 
 
 def run_tool(args: list[str], what: str, drop: tuple[str, ...] = ()) -> None:
@@ -41,7 +50,8 @@ def run_tool(args: list[str], what: str, drop: tuple[str, ...] = ()) -> None:
             raise
     if proc.returncode != 0:
         detail = errors[0] if errors else f"exited {proc.returncode}"
-        raise ToolFailed(f"{what} failed: {_ERROR_PREFIX.sub('', detail)}")
+        codes = [int(m[1]) for m in map(_STAGE_EXIT.search, errors) if m]
+        raise ToolFailed(f"{what} failed: {_ERROR_PREFIX.sub('', detail)}", *codes[:1])
 
 
 _ERROR_PREFIX = re.compile(r"^error:\s*", re.IGNORECASE)

@@ -30,7 +30,7 @@ from mlflow.types import Schema as MlflowSchema
 
 from epochline import provenance as provenance_
 from epochline import tables
-from epochline.errors import TrackingUnavailable, UserError
+from epochline.errors import TrackingUnavailable, UserError, first_line
 from epochline.files import read_json
 from epochline.params import TrackingParams, parse_text
 from epochline.paths import MODEL_INFO
@@ -115,7 +115,7 @@ def _probe(uri: str) -> None:
 
 def describe_failure(exc: Exception, uri: str) -> str:
     """One line for a failed call to the store: which server, what it said, what to fix."""
-    first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    first = first_line(exc)
     code = getattr(exc, "error_code", "")
     hint = {
         "UNAUTHENTICATED": "; check MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD",

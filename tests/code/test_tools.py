@@ -47,3 +47,17 @@ def test_success_passes_the_output_through_less_dropped_lines(
 ) -> None:
     run_tool(_tool("kept\ndropped\n", 0), "tool", drop=("dropped",))
     assert capfd.readouterr().err == "kept\n"
+
+
+# What DVC 3.67 prints after a stage's own error line when that stage exits non-zero.
+STAGE_FAILED = """\
+error: data/incoming/batch-0001.csv: column 'x3' row 6: 'n.a.' is not a number
+ERROR: failed to reproduce 'load': failed to run: python -m epochline.stages.load, exited with {}
+"""
+
+
+@pytest.mark.parametrize(("stage", "code"), [(2, 2), (1, 1), (-9, 1)])
+def test_a_stage_user_error_keeps_its_exit_code_through_dvc(stage: int, code: int) -> None:
+    with pytest.raises(ToolFailed, match=r"^pipeline \(dvc repro\) failed: data/") as failed:
+        run_tool(_tool(STAGE_FAILED.format(stage), 1), "pipeline (dvc repro)")
+    assert failed.value.exit_code == code

@@ -142,7 +142,7 @@ def test_corrupt_batch_fails_naming_the_file_and_touches_nothing(tmp_path: Path)
     batch.to_csv(project / "data/incoming/batch-0001.csv", index=False)
 
     failed = epochline(project, "retrain", check=False)
-    assert failed.returncode == 1
+    assert failed.returncode == 2  # the load stage's user error, through DVC
     assert "Traceback" not in failed.stderr
     last = failed.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and "batch-0001.csv" in last and "x3" in last
