@@ -9,7 +9,8 @@ import select
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn, TypeVar
@@ -29,10 +30,39 @@ def setup_logging() -> None:
     )
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> NoReturn:
+_shielded = False
+_deferred: int | None = None
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
     # Raising lets `with mlflow.start_run()` close the run as FAILED instead of leaving it
     # RUNNING forever, which is what a bare SIGTERM (scheduler timeout, Ctrl-C in DVC) does.
+    # Once: a stage often gets two (DVC passes one on, and Linux sends another when DVC
+    # dies), and a second raised inside that cleanup would leave the run RUNNING after all.
+    global _deferred
+    signal.signal(signum, signal.SIG_IGN)
+    if _shielded:
+        _deferred = signum
+        return
     raise SystemExit(128 + signum)
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """A block a SIGTERM must not interrupt; the signal takes effect where it ends.
+
+    MLflow's SQL store rolls a session back on an Exception, not on the SystemExit that
+    SIGTERM raises: raised inside a store call, it leaves the SQLite transaction open,
+    and closing the run as FAILED then fails with "database is locked".
+    """
+    global _shielded
+    _shielded = True
+    try:
+        yield
+    finally:
+        _shielded = False
+        if _deferred is not None:
+            raise SystemExit(128 + _deferred)
 
 
 def handle_sigterm() -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 from epochline import metrics, paths, plots, provenance, tracking
 from epochline.files import read_parquet, write_json, write_parquet, write_with
 from epochline.params import load_params
-from epochline.runner import run_main
+from epochline.runner import run_main, shielded
 from epochline.scoring import LoggedModel
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def main() -> None:
     write_parquet(predictions, paths.PREDICTIONS)
 
     # Resume train's run: one run holds the whole story; evaluate never opens a second.
-    with mlflow.start_run(run_id=trained.run_id):
+    with mlflow.start_run(run_id=trained.run_id), shielded():
         mlflow.set_tags(provenance.process_tags())  # RUNNING again, now this process's
         mlflow.log_metrics({f"test_{k}": v for k, v in values.items()})
         # The runs table shows the description: the test metrics without opening the run.

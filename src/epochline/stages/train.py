@@ -30,7 +30,7 @@ from epochline.files import json_digest, read_json, write_bytes, write_json
 from epochline.params import Params, load_params
 from epochline.preprocessing import Preprocessor
 from epochline.progress import EpochProgress
-from epochline.runner import run_main
+from epochline.runner import run_main, shielded
 from epochline.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,8 @@ def _with_progress(
 
 
 def _log_epoch(m: model.EpochMetrics) -> None:
-    mlflow.log_metrics(m.as_dict(), step=m.epoch)
+    with shielded():  # a SIGTERM waits for the store's transaction to end
+        mlflow.log_metrics(m.as_dict(), step=m.epoch)
 
 
 def _new_run(
@@ -118,11 +119,12 @@ def _new_run(
         test = tables.head(paths.TEST, "test table", 5)
         example = test[[f["name"] for f in config["features"]]]
         answers = serving.answer(trained.net.state_dict(), config, example)
-        model_uri = tracking.log_model(paths.CHECKPOINT, example, answers)
         model_digest = model.identity(data)
-        mlflow.set_tags(
-            {tracking.TAG_MODEL_DIGEST: model_digest, tracking.TAG_MODEL_URI: model_uri}
-        )
+        with shielded():
+            model_uri = tracking.log_model(paths.CHECKPOINT, example, answers)
+            mlflow.set_tags(
+                {tracking.TAG_MODEL_DIGEST: model_digest, tracking.TAG_MODEL_URI: model_uri}
+            )
     recorded = tracking.TrainedModel(
         run.info.run_id, name, model_uri, model_digest, data_digest, tags[tracking.TAG_DESCRIPTION]
     )
