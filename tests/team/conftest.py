@@ -35,8 +35,7 @@ def _postgres_installed() -> bool:
     return any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def _started() -> Iterator[Stack]:
     if not _postgres_installed():
         pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql)")
     # Not under pytest's 0700 tmp folder: the cluster runs as an unprivileged user.
@@ -48,6 +47,17 @@ def stack() -> Iterator[Stack]:
     finally:
         teamstack.stop(state / "stack")
         shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    yield from _started()
+
+
+@pytest.fixture
+def own_stack() -> Iterator[Stack]:
+    """A stack for one test alone: for a test that kills one of its services."""
+    yield from _started()
 
 
 def user_env(stack: Stack, creds: Credentials | None = None, **extra: str) -> dict[str, str]:

@@ -80,8 +80,9 @@ def test_no_secret_in_params_tags_artifacts_dvc_files_logs_or_reports(
 
 
 def test_object_store_down_fails_the_run_on_the_server_with_one_line(
-    stack: Stack, tmp_path: Path
+    own_stack: Stack, tmp_path: Path
 ) -> None:
+    stack = own_stack  # it kills a service: the other tests keep theirs
     project = team_project(tmp_path / "project", tracking={"experiment_name": "no-s3"})
     env = user_env(stack)
     team_run(["dvc", "repro", "split"], project, env)
@@ -104,8 +105,9 @@ def test_object_store_down_fails_the_run_on_the_server_with_one_line(
 
 
 def test_server_stopped_mid_run_fails_in_seconds_with_one_line(
-    stack: Stack, tmp_path: Path
+    own_stack: Stack, tmp_path: Path
 ) -> None:
+    stack = own_stack  # it kills a service: the other tests keep theirs
     long = {"epochs": 5000}  # still training when the server goes
     project = team_project(tmp_path / "project", train=long, tracking={"experiment_name": "killed"})
     env = user_env(stack)
