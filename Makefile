@@ -23,8 +23,12 @@ setup: $(BIN)/.installed ## Create .venv and install the pinned dependencies
 pipeline: setup ## Set up, then run the whole pipeline (dvc repro) and summarise it
 	$(BIN)/epochline repro
 
+# Test files run TEST_WORKERS at a time (pytest-xdist), each file whole in one worker, so
+# that a module's shared project or server stack is made once.
+TEST_WORKERS ?= 2
+
 test: setup ## Run every test tier, slow end-to-end tests included
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
