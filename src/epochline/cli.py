@@ -76,11 +76,11 @@ def reproduce(
         Path | None, typer.Option(help="leave the rebuilt worktree here (a new or empty folder)")
     ] = None,
 ) -> None:
-    """Rebuild a run's model from its commit, params, dvc.lock and data, in a temporary git
-    worktree with a throwaway store, and compare: the model and every metric.
+    """Rebuild a run in a temporary git worktree; compare model and metrics.
 
-    Exit 0: IDENTICAL; 1: DIFFERENT (the first difference is printed); 2: it cannot be
-    rebuilt (dirty tree at the time, data in no cache or remote, commit gone).
+    From its commit, params.yaml, dvc.lock and data, with a throwaway store.
+    Exit 0: IDENTICAL; 1: DIFFERENT (the first difference is shown);
+    2: it cannot be rebuilt (dirty tree, data gone, commit gone).
     """
     from epochline.reproduce import reproduce as run_reproduce
 
