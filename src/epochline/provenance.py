@@ -35,9 +35,14 @@ PARAMS_FILE, LOCK_FILE, DIFF_FILE = "params.yaml", "dvc.lock", "uncommitted.diff
 CODE = ("src", "dvc.yaml", "pyproject.toml", "requirements.lock")
 
 
+def release(package: str) -> str:
+    """The installed release without a local label: 2.13.0, not 2.13.0+cpu (the build is
+    the platform's, and an index serves torch==2.13.0, not +cpu)."""
+    return version(package).split("+")[0]
+
+
 def package_versions() -> dict[str, str]:
-    # Without a local label (2.13.0+cpu): the build, not the release, is the platform's.
-    return {pkg: version(pkg).split("+")[0] for pkg in PACKAGES}
+    return {pkg: release(pkg) for pkg in PACKAGES}
 
 
 def environment_tags() -> dict[str, str]:
@@ -63,19 +68,23 @@ def process_tags() -> dict[str, str]:
     return {TAG_HOST: socket.gethostname(), TAG_PID: str(me.pid), TAG_STARTED: _started(me)}
 
 
-def _git(*args: str) -> str | None:
-    done = subprocess.run(["git", *args], capture_output=True, text=True)
-    return done.stdout if done.returncode == 0 else None
+def git(*args: str) -> str | None:
+    """git's output, as it printed it; None where git fails or is missing."""
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout
 
 
 def code_changes() -> str | None:
     """The uncommitted changes to tracked code and params ('' none; None: not a git tree)."""
-    status = _git("status", "--porcelain", "--untracked-files=no", "--", *CODE)
+    status = git("status", "--porcelain", "--untracked-files=no", "--", *CODE)
     if status is None:
         return None
     if not status.strip():
         return ""
-    return _git("diff", "HEAD", "--", *CODE, "params.yaml") or ""
+    return git("diff", "HEAD", "--", *CODE, "params.yaml") or ""
 
 
 def log_files(changes: str | None) -> None:

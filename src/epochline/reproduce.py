@@ -195,15 +195,13 @@ def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, flo
 
 
 def _differences(
-    run: Run, store: str, rebuilt: Run, rebuilt_store: str, scratch: Path
+    run: Run, store: str, logged: str, rebuilt: Run, rebuilt_store: str
 ) -> tuple[list[str], str]:
-    """Each difference between the run and its rebuild: the model, then every metric's
-    history (per epoch; the test metrics are step 0). And what was compared."""
+    """Each difference between the run (its logged checkpoint is model `logged`) and its
+    rebuild: the model, then every metric's history (per epoch; the test metrics are step
+    0). And what was compared."""
     client, rebuilt_client = MlflowClient(store), MlflowClient(rebuilt_store)
-    logged = _checkpoint_identity(store, run.data.tags[tracking.TAG_MODEL_URI], scratch / "a")
-    again = _checkpoint_identity(
-        rebuilt_store, rebuilt.data.tags[tracking.TAG_MODEL_URI], scratch / "b"
-    )
+    again = rebuilt.data.tags[tracking.TAG_MODEL_DIGEST]  # train just logged that checkpoint
     found = [] if logged == again else [f"model: {logged} in the run, {again} rebuilt"]
     keys = sorted(
         {k for k in run.data.metrics if not k.startswith(_ADDED_LATER)} | set(rebuilt.data.metrics)
@@ -267,8 +265,8 @@ def reproduce(target: str, keep: Path | None = None) -> Verdict:
             rebuilt = tracking.pipeline_model(tracking.connect(load_params().tracking))
             rebuilt_store = tracking.tracking_uri()
             found, checked = _differences(
-                run, store, MlflowClient(rebuilt_store).get_run(rebuilt.run_id), rebuilt_store,
-                scratch,
+                run, store, logged, MlflowClient(rebuilt_store).get_run(rebuilt.run_id),
+                rebuilt_store,
             )  # fmt: skip
     if keep is not None:
         checked += f"; the rebuild is kept in {keep}"

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
@@ -174,11 +173,8 @@ def connect(params: TrackingParams) -> str:
 
 
 def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return done.stdout.strip()
+    out = provenance_.git(*args)
+    return None if out is None else out.strip()
 
 
 def _text(value: Any) -> str:
@@ -368,13 +364,7 @@ def log_datasets(files: dict[str, Path]) -> None:
 
 def requirements() -> list[str]:
     """Given explicitly: inferring them at log time costs seconds per run."""
-    from importlib.metadata import version
-
-    # Without the local label (2.13.0+cpu): an index serves torch==2.13.0, not +cpu.
-    pins = [
-        f"{pkg}=={version(pkg).split('+')[0]}" for pkg in ("mlflow", "torch", "pandas", "numpy")
-    ]
-    return pins
+    return [f"{pkg}=={provenance_.release(pkg)}" for pkg in ("mlflow", "torch", "pandas", "numpy")]
 
 
 def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> str:
