@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from epochline import numerics
 from epochline.distributed import SINGLE, World, all_sum, pad
 from epochline.errors import UserError
 from epochline.params import Params, TrainParams
@@ -212,6 +213,21 @@ def fit(
     The model ends on the CPU, whatever device trained it."""
     torch.use_deterministic_algorithms(True)
     device = device or torch.device("cpu")
+    if device.type == "cpu":
+        numerics.check(params.numerics)
+    with numerics.one_thread(params.numerics):
+        return _fit(model, train, val, params, on_epoch, device, world)
+
+
+def _fit(
+    model: Classifier,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    params: TrainParams,
+    on_epoch: Callable[[EpochMetrics], Any],
+    device: torch.device,
+    world: World,
+) -> list[EpochMetrics]:
     model.to(device)
     x, y = (t.to(device) for t in train)
     val_x, val_y = (t.to(device) for t in val)

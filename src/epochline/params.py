@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from epochline.errors import UserError, first_line
+from epochline.numerics import Numerics
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -80,6 +81,7 @@ class TrainParams(_Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     nproc_per_node: int = Field(1, ge=1, le=1024)
     nnodes: int = Field(1, ge=1, le=10000)
+    numerics: Numerics = "portable"
 
     @property
     def world_size(self) -> int:

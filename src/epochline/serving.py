@@ -13,6 +13,8 @@ the file registers the model (see the end).
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +27,9 @@ MISSING, OTHER = "<missing>", "<other>"
 # Scaled inputs are clipped here: a finite value far outside the training range (1e308)
 # would otherwise overflow float32 and come out as NaN. Training rows lie within [0, 1].
 LIMIT = 1e6
+# Portable CPU numerics (epochline.numerics): torch's baseline kernels and MKL's compatible
+# code path, the same bits on every x86-64 CPU. Read once, when torch loads.
+PORTABLE_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
 
 
 def category_text(value: Any) -> str | None:
@@ -110,12 +115,19 @@ def probability(state: dict[str, torch.Tensor], matrix: np.ndarray) -> np.ndarra
     import torch  # here, not at the top: the data stages use this module without torch
     from torch.nn import functional
 
-    with torch.no_grad():
-        x = torch.tensor(matrix, dtype=torch.float64)
-        scaled = ((x - state["x_min"]) / state["x_span"]).clamp(-LIMIT, LIMIT).float()
-        hidden = torch.relu(functional.linear(scaled, state["hidden.weight"], state["hidden.bias"]))
-        logits = functional.linear(hidden, state["out.weight"], state["out.bias"]).squeeze(-1)
-        return torch.sigmoid(logits).double().numpy()
+    # One thread: MKL splits a product's sums by the thread count, and the answers must be
+    # the same bits on any machine. The caller's count returns after.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            x = torch.tensor(matrix, dtype=torch.float64)
+            scaled = ((x - state["x_min"]) / state["x_span"]).clamp(-LIMIT, LIMIT).float()
+            hidden = functional.linear(scaled, state["hidden.weight"], state["hidden.bias"])
+            logits = functional.linear(torch.relu(hidden), state["out.weight"], state["out.bias"])
+            return torch.sigmoid(logits.squeeze(-1)).double().numpy()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def answer(
@@ -136,6 +148,8 @@ def answer(
 # imports it as epochline.serving for the functions alone (the data stages without torch
 # or MLflow).
 if __name__ != "epochline.serving":
+    if "torch" not in sys.modules:  # a process that loaded torch already keeps its kernels
+        os.environ.update(PORTABLE_CPU)
     import torch
     from mlflow.models import set_model
     from mlflow.pyfunc import PythonModel
