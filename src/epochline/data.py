@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from epochline.errors import UserError, first_line
 from epochline.files import row_slices
@@ -86,6 +88,7 @@ def read_table(path: Path) -> pd.DataFrame:
     """A .parquet file, or a comma-separated UTF-8 .csv (a byte-order mark is fine)."""
     try:
         if path.suffix == ".parquet":
+            _check_unique_columns(pq.read_schema(path).names, path)
             return pd.read_parquet(path)
         df = pd.read_csv(path, encoding="utf-8-sig")
     except FileNotFoundError:
@@ -99,6 +102,7 @@ def read_table(path: Path) -> pd.DataFrame:
         ) from None
     except (pd.errors.ParserError, OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot be read as a table ({first_line(exc)})") from None
+    _check_unique_columns(_csv_header(path), path)
     header = str(df.columns[0])
     separator = next((name for sep, name in _SEPARATORS.items() if sep in header), None)
     if len(df.columns) == 1 and separator is not None:
@@ -107,6 +111,23 @@ def read_table(path: Path) -> pd.DataFrame:
             "allowed: comma-separated CSV (UTF-8) or Parquet"
         )
     return df
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header as the file spells it: pandas renames a repeated name (x1, x1.1)."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return next((row for row in csv.reader(f) if row), [])  # pandas skips blank lines
+
+
+def _check_unique_columns(names: list[str], path: Path) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if name in seen:
+            raise UserError(
+                f"{path}: column '{name}' appears twice (columns {seen[name]} and {i}); "
+                "allowed: one column per name: rename or drop one of them"
+            )
+        seen[name] = i
 
 
 def table_files(folder: Path) -> list[Path]:
@@ -190,7 +211,7 @@ def assemble(
         raise UserError(
             f"{params.source}: {len(table)} rows, fewer than data.min_rows = {params.min_rows}"
         )
-    check_ranges(table, schema, params.source)
+    check_ranges(parts, schema)
     return table
 
 

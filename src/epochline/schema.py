@@ -301,17 +301,24 @@ def _check_ids(ids: pd.Series, column: str, where: str) -> None:
         )
 
 
-def check_ranges(table: pd.DataFrame, schema: Schema, where: str) -> None:
-    """Numbers whose range overflows float64 cannot be min-max scaled (max - min = inf)."""
+def check_ranges(parts: list[tuple[str, pd.DataFrame]], schema: Schema) -> None:
+    """Numbers whose range over all files overflows float64 cannot be min-max scaled (max -
+    min = inf). The line names the file and row of the outermost value, usually the culprit."""
     for f in schema.features:
         if f.kind != NUMERIC:
             continue
-        low, high = table[f.name].min(), table[f.name].max()
+        lows = np.array([df[f.name].min() for _, df in parts])
+        highs = np.array([df[f.name].max() for _, df in parts])
+        low, high = np.nanmin(lows, initial=np.inf), np.nanmax(highs, initial=-np.inf)
         with np.errstate(over="ignore"):
             span = np.subtract(high, low)
-        if np.isfinite(low) and np.isfinite(high) and not np.isfinite(span):
-            raise UserError(
-                f"{where}: column '{f.name}' spans {low:g} to {high:g}, a range that overflows "
-                "float64 (max - min = inf), so it cannot be scaled; allowed: a finite range; "
-                "such values are often placeholders for 'unknown': leave those cells empty"
-            )
+        if not (np.isfinite(low) and np.isfinite(high)) or np.isfinite(span):
+            continue
+        value, ends = (high, highs) if abs(high) >= abs(low) else (low, lows)
+        where, df = parts[int(np.flatnonzero(ends == value)[0])]
+        raise UserError(
+            f"{where}: column '{f.name}' spans {low:g} to {high:g} over all files "
+            f"({_at(df[f.name], df[f.name] == value)} in this one), a range that overflows "
+            "float64 (max - min = inf), so it cannot be scaled; allowed: a finite range; such "
+            "values are often placeholders for 'unknown': leave those cells empty"
+        )

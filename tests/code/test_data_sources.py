@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from epochline.data import feature_names, load_raw, make_synthetic, table_files
@@ -371,3 +373,64 @@ def test_ids_compare_as_text_across_files_of_other_id_types(workdir: Path) -> No
     table = load_raw(_params("data/external/base.csv", id_column="id"))
     assert table["id"].map(type).eq(str).all()
     assert table["id"].iloc[[0, -1]].tolist() == ["0", "n4"]
+
+
+@pytest.mark.parametrize(
+    ("base_low", "batch_values", "named", "expected"),
+    [
+        # Both placeholders in the batch, appended to the synthetic table.
+        (None, {2: 1e308, 5: -1e308}, "data/incoming/batch-0001.csv", "1e+308 at row 3"),
+        # The base holds one end, the batch the outermost value: the batch is named.
+        (-1e308, {4: 1.5e308}, "data/incoming/batch-0001.csv", "1.5e+308 at row 5"),
+        # The base holds the outermost value: the base is named, not the batch.
+        (-1.5e308, {4: 1e308}, "synthetic", "-1.5e+308 at row 2"),
+    ],
+)
+def test_a_range_overflowing_float64_names_the_file_and_row_holding_the_value(
+    workdir: Path,
+    base_low: float | None,
+    batch_values: dict[int, float],
+    named: str,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if base_low is not None:
+
+        def base_with_low(*args: Any, **kwargs: Any) -> pd.DataFrame:
+            return _with("x1", 1, base_low)(make_synthetic(*args, **kwargs)).astype({"x1": float})
+
+        monkeypatch.setattr("epochline.data.make_synthetic", base_with_low)
+    batch = _base(20, seed=5).astype({"x1": float})
+    for row, value in batch_values.items():
+        batch.loc[row, "x1"] = value
+    batch.to_csv("data/incoming/batch-0001.csv", index=False)
+    message = _load_error(DataParams(n_features=3))
+    assert message.startswith(f"{named}: column 'x1' spans "), message
+    assert expected in message and "overflows float64" in message
+
+
+def _with_columns(df: pd.DataFrame, names: list[str], path: Path) -> None:
+    """Write `df` with these column names, repeats included (pandas would refuse them)."""
+    if path.suffix == ".csv":
+        df.set_axis(names, axis=1).to_csv(path, index=False)
+    else:
+        arrays = [pa.array(df[c].to_numpy()) for c in df.columns]
+        pq.write_table(pa.table(arrays, names=names), path)
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+@pytest.mark.parametrize("file", ["base", "batch"])
+def test_a_column_name_given_twice_is_refused_naming_file_and_column(
+    workdir: Path, fmt: str, file: str
+) -> None:
+    twice = ["x0", "x1", "x1", "label"]  # pandas would read the second as 'x1.1'
+    base, batch = Path(f"data/external/base.{fmt}"), Path(f"data/incoming/001.{fmt}")
+    WRITERS[fmt](_base(), base)
+    WRITERS[fmt](_base(20, seed=4), batch)
+    bad = base if file == "base" else batch
+    _with_columns(_base() if file == "base" else _base(20, seed=4), twice, bad)
+    message = _load_error(_params(str(base)))
+    assert message == (
+        f"{bad}: column 'x1' appears twice (columns 2 and 3); allowed: one column per name: "
+        "rename or drop one of them"
+    )
