@@ -32,7 +32,7 @@ from epochline import tables
 from epochline.errors import TrackingUnavailable, UserError, first_line
 from epochline.files import read_json
 from epochline.params import TrackingParams, parse_text
-from epochline.paths import MODEL_INFO
+from epochline.paths import MODEL_INFO, RAW_MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ TAG_BASELINE = "epochline.dvc_baseline_rev"
 TAG_TRAIN_KEY = "epochline.train_key"  # digest of everything train consumed: params, data, code
 TAG_MODEL_URI = "epochline.model_uri"  # set once the model is logged: the run is complete
 TAG_CHANGES = "epochline.params_changed"  # what differs from the baseline's params.yaml
+TAG_DATA_CHANGES = "epochline.data_changed"  # batches the baseline commit lacks: `+2 batches`
 TAG_DESCRIPTION = "mlflow.note.content"  # the run's description in the MLflow UI
 # The 3.x UI opens an experiment on its GenAI overview unless told it holds model training.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
@@ -204,6 +205,32 @@ def baseline_params(rev: str) -> dict[str, Any]:
         return {}
 
 
+def batch_changes(now: dict[str, str], baseline: dict[str, str]) -> str:
+    """`+2 batches`: batch files (path -> git blob id) in the run's data that the baseline
+    commit lacks or holds other bytes of; `-1 batch`: committed ones the data lacks."""
+    counts = {"+": sum(baseline.get(path) != blob for path, blob in now.items()),
+              "-": sum(path not in now for path in baseline)}  # fmt: skip
+    return " ".join(f"{sign}{n} batch{'es' if n > 1 else ''}" for sign, n in counts.items() if n)
+
+
+def data_batches(incoming_dir: str, rev: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The batch files load read (its manifest) and those committed at `rev` in
+    data.incoming_dir, each as path -> git blob id; both empty without git or a manifest."""
+    folder = Path(incoming_dir)
+    read = [str(Path(e["file"])) for e in read_json(RAW_MANIFEST, "raw table manifest")
+            if Path(e["file"]).parent == folder] if RAW_MANIFEST.exists() else []  # fmt: skip
+    listed = _git("ls-tree", "-r", "-z", rev, "--", str(folder))
+    blobs = _git("hash-object", "--", *read) if read else ""
+    if listed is None or blobs is None:
+        return {}, {}
+    committed = {path: meta.split()[2] for meta, path in
+                 (entry.split("\t", 1) for entry in listed.split("\0") if entry)}  # fmt: skip
+    # As load reads the folder (data.table_files): .csv and .parquet files, none hidden.
+    committed = {p: blob for p, blob in committed.items() if not Path(p).name.startswith(".")
+                 and Path(p).suffix in (".csv", ".parquet")}  # fmt: skip
+    return dict(zip(read, blobs.split(), strict=True)), committed
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What a new run is called and tagged with, and the uncommitted code it ran with."""
@@ -224,7 +251,10 @@ def run_context(flat_params: dict[str, Any], data_digest: str, train_key: str) -
     exp_name = os.environ.get("DVC_EXP_NAME", "")
     baseline = os.environ.get("DVC_EXP_BASELINE_REV", commit)
     differs = params_changes(flat_params, baseline_params(baseline))
-    name = differs or f"baseline {baseline[:7]}"
+    # Data too: batches that arrived (or went) since the baseline commit, so that runs on
+    # other data never share a name: `baseline 1a2b3c4 +2 batches`, `lr=0.01 +1 batch`.
+    more = batch_changes(*data_batches(str(flat_params["data.incoming_dir"]), baseline))
+    name = " ".join(part for part in (differs or f"baseline {baseline[:7]}", more) if part)
     tags = {
         TAG_GIT_COMMIT: commit,
         TAG_GIT_DIRTY: "unknown" if changes is None else str(bool(changes)).lower(),
@@ -234,6 +264,7 @@ def run_context(flat_params: dict[str, Any], data_digest: str, train_key: str) -
         provenance_.TAG_EXP_REF: provenance_.exp_ref(exp_name, baseline),
         TAG_BASELINE: baseline,
         TAG_CHANGES: differs,
+        TAG_DATA_CHANGES: more,
         "mlflow.source.git.commit": commit,
         **provenance_.environment_tags(),
         **provenance_.process_tags(),
