@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -53,12 +52,12 @@ def test_a_server_that_never_answers_fails_in_seconds(
     clean_env: None, silent_server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://u:s3cret-pw@127.0.0.1:{silent_server}")
-    started = time.monotonic()
+    # No bound on the time here (tests check behaviour): a probe without its timeout would
+    # hang this test, and the message names the timeout the probe gave up after.
     with pytest.raises(TrackingUnavailable) as caught:
         tracking.connect(TrackingParams())
-    elapsed = time.monotonic() - started
-    assert elapsed < tracking.PROBE_TIMEOUT_S + 3, elapsed
     message = str(caught.value)
+    assert f"does not answer within {tracking.PROBE_TIMEOUT_S} s" in message
     assert f"http://127.0.0.1:{silent_server} does not answer" in message
     assert "s3cret-pw" not in message and "\n" not in message
 

