@@ -1,5 +1,7 @@
 # epochline — `make help` lists the targets.
-PYTHON ?= python3.11
+# What makes .venv: the first of these that is Python 3.11 or newer (Debian 13 and Ubuntu
+# 24.04 ship 3.13 and 3.12 only). `make setup PYTHON=/path/to/python3.12` picks one.
+PYTHON ?= python3.11 python3.12 python3.13 python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Stage commands in dvc.yaml call `python`: it must be the venv's.
@@ -12,7 +14,8 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements.lock pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { python=$$($(SHELL) scripts/find-python.sh $(PYTHON)) \
+	  && echo "$$python -m venv $(VENV)" && $$python -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
