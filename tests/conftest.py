@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import mlflow
 import pytest
@@ -17,6 +18,26 @@ from bench.project import child_env, commit, copy_tracked, merge, set_params
 REPO = Path(__file__).resolve().parents[1]
 # A shrunk config: the real pipeline, in seconds rather than tens of seconds.
 SMALL = {"data": {"n_rows": 800}, "train": {"epochs": 30}}
+
+
+# Tools the tests need from the system, which a run may require: a comma-separated list of
+# chromium, postgres, systemd-analyze. CI (.ci/run) installs and requires them all.
+REQUIRE = "EPOCHLINE_REQUIRE"
+
+
+def required_tools() -> set[str]:
+    return {t.strip() for t in os.environ.get(REQUIRE, "").split(",") if t.strip()}
+
+
+def missing_tool(tool: str, install: str) -> NoReturn:
+    """A test's system tool is not here: a skip on a developer's machine, a failure where
+    the run requires it ($EPOCHLINE_REQUIRE), so that CI cannot pass without running it."""
+    if tool in required_tools():
+        pytest.fail(
+            f"{tool} is missing and {REQUIRE}={os.environ[REQUIRE]} requires it: {install}",
+            pytrace=False,
+        )
+    pytest.skip(f"{tool} is missing ({install}); {REQUIRE}={tool} makes this a failure")
 
 
 # The environment a user has after `source .venv/bin/activate`, with no MLflow server.

@@ -14,6 +14,8 @@ import pytest
 import yaml
 from croniter import croniter
 
+from tests.conftest import missing_tool
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 WORKFLOW = DEPLOY / "github" / "retrain.yml"
@@ -166,7 +168,7 @@ def test_crontab_command_runs_under_sh(tmp_path: Path, exit_code: int, ok: bool)
 def _systemd_units(tmp_path: Path, **replace: str) -> list[Path]:
     """The units, pointed at a temporary checkout with a stub epochline, for verify."""
     if shutil.which("systemd-analyze") is None:
-        pytest.skip("systemd-analyze is not on PATH (install systemd to verify the units)")
+        missing_tool("systemd-analyze", "apt-get install systemd, to verify the units")
     checkout = tmp_path / "checkout"
     stub = checkout / ".venv" / "bin" / "epochline"
     stub.parent.mkdir(parents=True)

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from epochline import teamstack
 from epochline.teamstack import Credentials, Stack
-from tests.conftest import copy_project, run, tool_env
+from tests.conftest import copy_project, missing_tool, run, tool_env
 
 # Every request to a basic-auth server checks the password hash (~0.5 s here), so each
 # epoch's metrics cost that much: the team tests train for few epochs.
@@ -37,7 +37,7 @@ def _postgres_installed() -> bool:
 
 def _started() -> Iterator[Stack]:
     if not _postgres_installed():
-        pytest.skip("PostgreSQL server binaries are not installed (apt-get install postgresql)")
+        missing_tool("postgres", "apt-get install postgresql, for its server binaries")
     # Not under pytest's 0700 tmp folder: the cluster runs as an unprivileged user.
     state = Path(tempfile.mkdtemp(prefix="epochline-team-"))
     state.chmod(0o711)
