@@ -67,6 +67,6 @@ lock: setup ## Re-pin requirements.lock from the venv
 clean: ## Remove the venv, DVC outputs, the local MLflow store and generated files
 	rm -rf $(VENV) mlflow.db .mlflow.db.lock mlartifacts data/raw.parquet data/raw_manifest.json \
 	  data/normalized.parquet data/schema.json data/preprocessor.json data/split models/model.pt models/model.json \
-	  reports/test_predictions.parquet reports/retrain dvc_plots bench/results .epochline-retrain.lock* \
+	  reports/test_predictions.parquet reports/retrain dvc_plots predictions bench/results .epochline-retrain.lock* \
 	  .pytest_cache .ruff_cache .mypy_cache src/epochline.egg-info
 	@test ! -d .team || echo "note: a team stack may still run from .team/: make team-down"
