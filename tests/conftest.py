@@ -3,21 +3,68 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+from mlflow.tracking._model_registry import utils as registry_uri
+from mlflow.tracking._tracking_service import utils as tracking_uri
 
 from bench.project import child_env, commit, copy_tracked, merge, set_params
 
 REPO = Path(__file__).resolve().parents[1]
 # A shrunk config: the real pipeline, in seconds rather than tens of seconds.
 SMALL = {"data": {"n_rows": 800}, "train": {"epochs": 30}}
+
+
+@contextmanager
+def _process_state_restored() -> Iterator[None]:
+    """Whatever the block changes in this process is put back: os.environ (credentials that
+    tracking.py or a test wrote there), MLflow's global tracking and registry URIs, the
+    SIGTERM/SIGINT handlers the CLI installs, the working directory, the root logger.
+
+    An xdist worker runs many test files in one process: without this, one file's store or
+    credentials were the next file's defaults.
+    """
+    env = dict(os.environ)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # The URIs as set (None where unset), not get_tracking_uri()'s resolved default.
+    uris = tracking_uri._tracking_uri, registry_uri._registry_uri
+    cwd = os.getcwd()
+    root = logging.getLogger()
+    logging_state = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(uris[0])  # type: ignore[arg-type]  # None unsets it
+        mlflow.set_registry_uri(uris[1])  # type: ignore[arg-type]
+        os.environ.clear()  # after the URIs: setting them writes MLFLOW_* variables
+        os.environ.update(env)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        os.chdir(cwd)
+        root.setLevel(logging_state[0])
+        root.handlers[:] = logging_state[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_leaves_the_process_as_it_found_it() -> Iterator[None]:
+    with _process_state_restored():  # what module-scoped fixtures change
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _test_leaves_the_process_as_it_found_it() -> Iterator[None]:
+    with _process_state_restored():
+        yield
 
 
 # Tools the tests need from the system, which a run may require: a comma-separated list of

@@ -27,7 +27,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "MLFLOW_HTTP_REQUEST_TIMEOUT",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
     ):
-        monkeypatch.delenv(name, raising=False)  # put back as they were, whatever sets them
+        monkeypatch.delenv(name, raising=False)  # tests/conftest.py puts back what the CLI sets
     return tmp_path
 
 

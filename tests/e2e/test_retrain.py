@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -197,7 +196,9 @@ def test_lock_left_by_a_killed_retrain_is_taken_over_with_a_warning(tmp_path: Pa
     assert not (project / ".epochline-retrain.lock.holder").exists()
 
 
-def test_predict_with_the_champion_matches_pyfunc(tmp_path: Path) -> None:
+def test_predict_with_the_champion_matches_pyfunc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = copy_project(tmp_path / "project")
     epochline(project, "retrain")
     rows = pd.read_parquet(project / "data/split/test.parquet").drop(columns="label")
@@ -207,7 +208,7 @@ def test_predict_with_the_champion_matches_pyfunc(tmp_path: Path) -> None:
     assert list(predicted.columns) == ["row", "label_probability", "label_predicted"]
     assert predicted["row"].tolist() == list(range(1, len(predicted) + 1))
 
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     expected = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(
         pd.read_csv(project / "rows.csv")

@@ -79,7 +79,8 @@ def team_run(
 def client(stack: Stack, creds: Credentials | None = None) -> MlflowClient:
     """A client as `creds` (default: admin), credentials passed the way users pass them."""
     who = creds or stack.admin
-    # MLflow's client reads basic-auth credentials from the environment on every request.
+    # MLflow's client reads basic-auth credentials from the environment on every request;
+    # tests/conftest.py puts the environment back after the test (or module fixture).
     os.environ["MLFLOW_TRACKING_USERNAME"] = who.username
     os.environ["MLFLOW_TRACKING_PASSWORD"] = who.password
     return MlflowClient(stack.tracking_uri, registry_uri=stack.tracking_uri)
