@@ -2,29 +2,87 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import random
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from epochline.tools import stop
+# A port handed out here is claimed by a lock file until this process gives it back (or
+# ends): two xdist workers, or two people's test runs on one machine, never get the same
+# port between one's check and its server's bind.
+_CLAIMS = Path(tempfile.gettempdir()) / "epochline-test-ports"
+_held: dict[int, int] = {}  # port -> the open lock file that claims it
+STOP_TIMEOUT_S = 30
+
+
+def _candidates() -> list[int]:
+    """Ports below the kernel's ephemeral range: bind(0) and outgoing connections, which
+    take theirs from that range, cannot take one of ours between the claim and the bind."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except OSError:
+        low, high = 32768, 60999
+    ports = list(range(10000, low)) if low > 11000 else list(range(high + 1, 65536))
+    random.shuffle(ports)  # workers do not all walk the same way
+    return ports
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port on 127.0.0.1, claimed for this process: no other test run gets it."""
+    _CLAIMS.mkdir(mode=0o777, exist_ok=True)
+    for port in _candidates():
+        claim = os.open(_CLAIMS / f"{port}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(claim)
+            continue
+        if port not in _held and _bindable(port):
+            _held[port] = claim
+            return port
+        os.close(claim)
+    raise AssertionError("no free port to claim on 127.0.0.1")
 
 
-def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 120) -> None:
+def release_port(port: int) -> None:
+    """Give a port from free_port back, once its server has stopped."""
+    claim = _held.pop(port, None)
+    if claim is not None:
+        os.close(claim)  # closing the file drops its lock
+
+
+def _output(server: subprocess.Popen, log: Path | None) -> str:
+    if log is not None:
+        return log.read_text(errors="replace")
+    return server.stdout.read() if server.stdout else ""
+
+
+def wait_until_up(
+    url: str, server: subprocess.Popen, seconds: float = 120, log: Path | None = None
+) -> None:
+    """Wait for `url` to answer; `log` is where the server writes, shown if it dies."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            out = server.stdout.read() if server.stdout else ""
-            raise AssertionError(f"server exited {server.returncode}: {out}")
+            raise AssertionError(f"server exited {server.returncode}: {_output(server, log)}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -33,17 +91,40 @@ def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 120) -> N
     raise AssertionError(f"server not up at {url} after {seconds}s")
 
 
+def stop_group(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's whole process group (its workers too), SIGKILL to whatever
+    is left after STOP_TIMEOUT_S. The server must have been started in a session of its own."""
+    group = server.pid  # start_new_session: the server leads its group
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.wait(timeout=STOP_TIMEOUT_S)
+    # Workers that outlive their parent still hold the group id.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    server.wait()
+
+
 @contextmanager
 def serving(args: list[str], cwd: Path, env: dict[str, str], ready_path: str) -> Iterator[str]:
     """Start a server whose args end with its port, wait for `ready_path`; yield its base URL."""
     port = free_port()
-    server = subprocess.Popen(
-        [*args, str(port)], cwd=cwd, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    # A file, not a pipe: nothing reads a pipe while the test runs, and a chatty server
+    # blocks once the pipe's 64 KiB are full.
+    fd, name = tempfile.mkstemp(prefix=f"epochline-server-{port}-", suffix=".log")
+    log = Path(name)
     try:
-        wait_until_up(base + ready_path, server)
-        yield base
+        with os.fdopen(fd, "w") as out:
+            server = subprocess.Popen(
+                [*args, str(port)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop_group stops its workers
+            )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base + ready_path, server, log=log)
+            yield base
+        finally:
+            stop_group(server)
     finally:
-        stop(server)
+        release_port(port)
+        log.unlink(missing_ok=True)
