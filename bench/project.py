@@ -5,6 +5,7 @@ Stdlib and PyYAML only (see suite.py); the tests build their projects with it to
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,7 +22,16 @@ PYTHON = str(Path(sys.executable).absolute())
 
 def child_env(**extra: str) -> dict[str, str]:
     """A user's shell after `source .venv/bin/activate`: no MLflow server, no DVC state."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_", "EPOCHLINE_"))
+    }
+    # Importing epochline set torch's and MKL's CPU variables in this process (numerics.py);
+    # the user's shell has the values they had before.
+    for key, value in json.loads(os.environ.get("EPOCHLINE_CPU_ENV_BEFORE") or "{}").items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     env.pop("PYTHONPATH", None)
     env["PATH"] = f"{Path(PYTHON).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(

@@ -23,10 +23,11 @@ from typing import Any
 import yaml
 
 from bench.measure import ChildFailed, Usage, measure
-from bench.project import PYTHON, REPO, child_env, copy_project, floor_env
+from bench.project import PYTHON, REPO, child_env, copy_project, floor_env, set_params
 from bench.report import markdown
 
 STAGES = ("load", "normalize", "split", "train", "evaluate")
+NUMERICS = ("portable", "fast")  # train.numerics: the default, and the CPU's own kernels
 DEFAULT_OUT = REPO / "bench" / "results" / "bench.json"
 # Light on purpose: torch's import alone costs seconds, and the floors report the device.
 _PROBE = "from epochline.params import TrainParams; print(' '.join(TrainParams.model_fields))"
@@ -221,18 +222,25 @@ def bench_size(rows: int, opts: argparse.Namespace, env: dict[str, Any], root: P
         "floor-end-to-end", "bench.floors.end_to_end", "--device", env["device"], floor=True
     )
     dvc = measure_dvc(run, not opts.no_repro)
+    # What portable numerics cost: the train stage again with the CPU's own kernels (last:
+    # it leaves a fast model in the project).
+    set_params(run.project, {"train": {"numerics": "fast"}})
+    train_fast = run.python("train-fast", "epochline.stages.train")
     table_bytes = json.loads((run.logs / "table.json").read_text())["table_bytes"]
     stage_sum = sum(u.wall_s for u in stages.values())
     repro_s = dvc["repro"] and dvc["repro"]["wall_s"]
     return {
         "rows": rows, "table_mb": table_bytes / 2**20,
         "stages": {k: u.as_dict() for k, u in stages.items()},
+        "train_fast": train_fast.as_dict(),
+        "portable_cost": stages["train"].wall_s / train_fast.wall_s,
         "floors": {k: u.as_dict() for k, u in floors.items()},
         "ratios": {k: _ratios(stages[k], f) for k, f in floors.items()},
         "rss_per_table": {k: u.peak_rss_mb * 2**20 / table_bytes for k, u in stages.items()},
         "end_to_end": {
             "stages_sum_s": stage_sum, "floor": e2e.as_dict(), "dvc_repro_s": repro_s,
             "stages_ratio": stage_sum / e2e.wall_s, "dvc_ratio": repro_s and repro_s / e2e.wall_s,
+            "stages_fast_s": stage_sum - stages["train"].wall_s + train_fast.wall_s,
         },
         "dvc": dvc, "suite_s": time.perf_counter() - started,
         "device": json.loads((run.logs / "floor-train.json").read_text())["device"],
@@ -243,20 +251,21 @@ def bench_loop(opts: argparse.Namespace, env: dict[str, Any], root: Path) -> lis
     rows = opts.loop_rows or min(max(opts.rows, default=1_000_000), 1_000_000)
     results = []
     root.mkdir(parents=True, exist_ok=True)
-    for batch in opts.batch_sizes:
-        entry: dict[str, Any] = {"batch_size": batch, "rows": rows}
-        for kind in ("raw", "fit"):
-            report = root / f"{kind}-{batch}.json"
-            usage = measure(
-                [PYTHON, "-m", "bench.floors.loop", kind, "--rows", str(rows),
-                 "--window", str(opts.loop_window), "--batch-size", str(batch),
-                 "--threads", str(opts.threads), "--device", env["device"],
-                 "--report", str(report)],
-                root, floor_env(), root / f"{kind}-{batch}.log",
-            )  # fmt: skip
-            entry[kind] = json.loads(report.read_text()) | usage.as_dict()
-        entry["ratio"] = entry["fit"]["samples_per_s"] / entry["raw"]["samples_per_s"]
-        results.append(entry)
+    for numerics in NUMERICS:
+        for batch in opts.batch_sizes:
+            entry: dict[str, Any] = {"batch_size": batch, "rows": rows, "numerics": numerics}
+            for kind in ("raw", "fit"):
+                name = f"{numerics}-{kind}-{batch}"
+                usage = measure(
+                    [PYTHON, "-m", "bench.floors.loop", kind, "--rows", str(rows),
+                     "--window", str(opts.loop_window), "--batch-size", str(batch),
+                     "--threads", str(opts.threads), "--device", env["device"],
+                     "--report", str(root / f"{name}.json")],
+                    root, floor_env() | {"BENCH_NUMERICS": numerics}, root / f"{name}.log",
+                )  # fmt: skip
+                entry[kind] = json.loads((root / f"{name}.json").read_text()) | usage.as_dict()
+            entry["ratio"] = entry["fit"]["samples_per_s"] / entry["raw"]["samples_per_s"]
+            results.append(entry)
     return results
 
 

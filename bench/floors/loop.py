@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
-from epochline import model
+from epochline import model, numerics
 from epochline.data import make_synthetic
 from epochline.params import TrainParams, load_params
 
@@ -49,6 +49,18 @@ def raw_fit(
     `on_epoch` (the end-to-end floor logs it), train and val are scored after each epoch;
     without, nothing but the steps."""
     torch.use_deterministic_algorithms(True)  # as fit does: the same kernels
+    with numerics.one_thread(settings.numerics):  # as fit does: the same threads
+        _raw_epochs(net, train, val, settings, device, on_epoch)
+
+
+def _raw_epochs(
+    net: model.Classifier,
+    train: Tensors,
+    val: Tensors,
+    settings: TrainParams,
+    device: torch.device,
+    on_epoch: Callable[[int, dict[str, float]], Any] | None,
+) -> None:
     net.to(device)
     x, y = (t.to(device) for t in train)
     val = (val[0].to(device), val[1].to(device))
@@ -90,8 +102,11 @@ def project_tensors(label: str) -> tuple[Tensors, Tensors]:
 
 
 def settings_for(base: TrainParams, batch_size: int, epochs: int) -> TrainParams:
-    """The train params both kinds get (the device is passed to fit as an argument)."""
-    values = base.model_dump() | {"batch_size": batch_size, "epochs": epochs}
+    """The train params both kinds get (the device is passed to fit as an argument), with
+    the numerics this process loaded torch with."""
+    values = base.model_dump() | {
+        "batch_size": batch_size, "epochs": epochs, "numerics": numerics.active()
+    }  # fmt: skip
     return TrainParams(**values)
 
 
@@ -151,11 +166,11 @@ def main() -> None:
     if args.project:
         params = load_params()
         trainer = Trainer(args.kind, project_tensors(params.data.label_column), args.device)
-        report = {"fit_s": trainer.seconds(params.train)}
+        report = {"fit_s": trainer.seconds(params.train)}  # the stage's numerics
     else:
         trainer = Trainer(args.kind, synthetic_tensors(args.rows, 10, 42), args.device)
         report = throughput(trainer, args.batch_size, args.window)
-    report |= {"kind": args.kind, "batch_size": args.batch_size,
+    report |= {"kind": args.kind, "batch_size": args.batch_size, "numerics": numerics.active(),
                "threads": torch.get_num_threads(), "device": str(trainer.device)}  # fmt: skip
     args.report.write_text(json.dumps(report))
 

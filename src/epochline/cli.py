@@ -75,16 +75,22 @@ def reproduce(
     keep: Annotated[
         Path | None, typer.Option(help="leave the rebuilt worktree here (a new or empty folder)")
     ] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(min=0, help="EQUIVALENT: largest metric difference (default 0.01)"),
+    ] = None,
 ) -> None:
     """Rebuild a run in a temporary git worktree; compare model and metrics.
 
     From its commit, params.yaml, dvc.lock and data, with a throwaway store.
-    Exit 0: IDENTICAL; 1: DIFFERENT (the first difference is shown);
-    2: it cannot be rebuilt (dirty tree, data gone, commit gone).
+    Exit 0: IDENTICAL, or EQUIVALENT where the bits cannot match (a GPU, fast
+    numerics on another CPU) and every metric is within --tolerance; 1: DIFFERENT
+    (the first difference is shown); 2: it cannot be rebuilt (dirty tree, data
+    gone, commit gone).
     """
     from epochline.reproduce import reproduce as run_reproduce
 
-    verdict = guard(lambda: run_reproduce(target, keep))
+    verdict = guard(lambda: run_reproduce(target, keep, tolerance))
     typer.echo(verdict.text)
     raise typer.Exit(verdict.code)
 

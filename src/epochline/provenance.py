@@ -26,6 +26,8 @@ PREFIX = "epochline."
 TAG_PLATFORM = f"{PREFIX}platform"
 TAG_EXP_REF = f"{PREFIX}dvc_exp_ref"
 TAG_HOST, TAG_PID, TAG_STARTED = f"{PREFIX}host", f"{PREFIX}pid", f"{PREFIX}process_started"
+# Where the weights were computed: a GPU's, or a CPU's kernels under train.numerics.
+TAG_DEVICE, TAG_CPU_CAPABILITY = f"{PREFIX}device", f"{PREFIX}cpu_capability"
 # The packages whose version can change the weights or how they are stored and found.
 PACKAGES = ("torch", "numpy", "mlflow", "dvc")
 VERSION_TAG = PREFIX + "version.{}"
@@ -51,6 +53,18 @@ def environment_tags() -> dict[str, str]:
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
     )
     return tags
+
+
+def hardware_tags(device: str) -> dict[str, str]:
+    """The device that trained (`cuda:0 NVIDIA H200`, `cpu`) and torch's CPU kernels
+    (DEFAULT under portable numerics; AVX2, AVX512 under fast ones, by the CPU)."""
+    import torch  # loaded by now: the train stage calls this
+
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else ""
+    return {
+        TAG_DEVICE: f"{device} {name}".strip(),
+        TAG_CPU_CAPABILITY: torch.backends.cpu.get_cpu_capability(),
+    }
 
 
 def exp_ref(name: str, baseline: str) -> str:

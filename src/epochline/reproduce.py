@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import torch
@@ -28,7 +29,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from epochline import model, provenance, tracking
+from epochline import model, paths, provenance, tracking
 from epochline.errors import UserError, first_line
 from epochline.params import load_params
 from epochline.tools import PUSH_HINT, ToolFailed, dvc_remote, run_tool
@@ -36,6 +37,10 @@ from epochline.tools import PUSH_HINT, ToolFailed, dvc_remote, run_tool
 log = logging.getLogger(__name__)
 
 IDENTICAL, DIFFERENT = 0, 1
+EQUIVALENT = IDENTICAL  # also a success: the same model up to the device's rounding
+# Where the bits cannot match (another GPU, a GPU against a CPU, fast numerics on another
+# CPU), the largest absolute difference a metric may show, at any epoch, to be EQUIVALENT.
+TOLERANCE = 0.01
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 # Metrics that retrain adds to a run after the pipeline: not the pipeline's to rebuild.
 _ADDED_LATER = ("drift_",)
@@ -180,14 +185,63 @@ def _restore_data(root: Path) -> None:
         ) from None
 
 
-def _checkpoint_identity(store: str, model_uri: str, scratch: Path) -> str:
-    """What the checkpoint logged with the run is (not what its tag says)."""
+def _logged_checkpoint(store: str, model_uri: str, scratch: Path) -> dict[str, Any] | None:
+    """The checkpoint logged with the run (not what its tag says); None if it has none."""
     mlflow.set_tracking_uri(store)  # a models:/ URI is resolved in the global store
     folder = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(scratch)))
     found = sorted(folder.glob("artifacts/*.pt"))
-    if not found:
-        return "no checkpoint"
-    return model.identity(torch.load(found[0], weights_only=True))
+    return torch.load(found[0], weights_only=True) if found else None
+
+
+def _identity(checkpoint: dict[str, Any] | None) -> str:
+    return "no checkpoint" if checkpoint is None else model.identity(checkpoint)
+
+
+def _portable(run: Run) -> bool:
+    """Trained on a CPU with portable numerics: any CPU rebuilds the same bits. (A run from
+    before epochline recorded its numerics used the CPU's own kernels.)"""
+    device = run.data.tags.get(provenance.TAG_DEVICE)
+    return run.data.params.get("train.numerics") == "portable" and device == "cpu"
+
+
+def _hardware(run: Run) -> str:
+    tags = run.data.tags
+    device = tags.get(provenance.TAG_DEVICE, "an unrecorded device")
+    if device != "cpu":
+        return device
+    numerics = run.data.params.get("train.numerics", "the CPU's own")
+    return f"cpu, {numerics} numerics ({tags.get(provenance.TAG_CPU_CAPABILITY, '?')} kernels)"
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """How far a rebuild whose bits differ is from the run."""
+
+    metrics: dict[str, float]  # each metric's largest absolute difference over its steps
+    weights: float | None  # the largest absolute difference of any weight; None: no match
+    same_steps: bool  # every metric logged at the same steps in both
+
+    def within(self, tolerance: float) -> bool:
+        values = self.metrics.values()
+        return self.same_steps and self.weights is not None and all(g <= tolerance for g in values)
+
+    def describe(self) -> str:
+        worst = sorted(self.metrics.items(), key=lambda kv: (-kv[1], kv[0]))
+        listed = ", ".join(f"{key} {gap:.2g}" for key, gap in worst)
+        weights = "not comparable" if self.weights is None else f"{self.weights:.2g}"
+        return f"largest differences: {listed}; weights {weights}"
+
+
+def _weight_gap(logged: dict[str, Any] | None, rebuilt: dict[str, Any]) -> float | None:
+    """The largest |difference| between two checkpoints' weights; None if their names or
+    shapes differ."""
+    if logged is None:
+        return None
+    a, b = logged["state_dict"], rebuilt["state_dict"]
+    if a.keys() != b.keys() or any(a[k].shape != b[k].shape for k in a):
+        return None
+    gaps = [(a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].numel()]
+    return max(gaps, default=0.0)
 
 
 def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
@@ -196,21 +250,28 @@ def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, flo
 
 def _differences(
     run: Run, store: str, logged: str, rebuilt: Run, rebuilt_store: str
-) -> tuple[list[str], str]:
+) -> tuple[list[str], str, dict[str, float], bool]:
     """Each difference between the run (its logged checkpoint is model `logged`) and its
     rebuild: the model, then every metric's history (per epoch; the test metrics are step
-    0). And what was compared."""
+    0). What was compared, each metric's largest difference, and whether every metric was
+    logged at the same steps in both."""
     client, rebuilt_client = MlflowClient(store), MlflowClient(rebuilt_store)
     again = rebuilt.data.tags[tracking.TAG_MODEL_DIGEST]  # train just logged that checkpoint
     found = [] if logged == again else [f"model: {logged} in the run, {again} rebuilt"]
     keys = sorted(
         {k for k in run.data.metrics if not k.startswith(_ADDED_LATER)} | set(rebuilt.data.metrics)
     )
-    epochs = 0
+    epochs, gaps, same_steps = 0, {}, True
     for key in keys:
         then = _history(client, run.info.run_id, key)
         now = _history(rebuilt_client, rebuilt.info.run_id, key)
         epochs = max(epochs, len(now))
+        if [s for s, _ in then] == [s for s, _ in now]:
+            gaps[key] = max(
+                (abs(a - b) for (_, a), (_, b) in zip(then, now, strict=True)), default=0.0
+            )
+        else:
+            same_steps = False
         if then == now:
             continue
         at = next((i for i, (a, b) in enumerate(zip(then, now, strict=False)) if a != b), None)
@@ -219,7 +280,7 @@ def _differences(
         else:
             (step, a), (_, b) = then[at], now[at]
             found.append(f"metric {key} at step {step}: {a!r} in the run, {b!r} rebuilt")
-    return found, f"model {again}, {len(keys)} metrics over {epochs} epochs"
+    return found, f"model {again}, {len(keys)} metrics over {epochs} epochs", gaps, same_steps
 
 
 def _verdict(name: str, found: list[str], checked: str, environment: list[str]) -> Verdict:
@@ -231,8 +292,20 @@ def _verdict(name: str, found: list[str], checked: str, environment: list[str]) 
     return Verdict(DIFFERENT, f"reproduce: DIFFERENT: {name}: {found[0]}{more}{note}")
 
 
-def reproduce(target: str, keep: Path | None = None) -> Verdict:
+def _across_devices(name: str, gaps: Gaps, why: str, tolerance: float, bits: Verdict) -> Verdict:
+    """Bits that cannot match (`why`): EQUIVALENT when every metric is within `tolerance`."""
+    if not gaps.within(tolerance):
+        return Verdict(DIFFERENT, f"{bits.text}\n  {why}; {gaps.describe()}")
+    return Verdict(
+        EQUIVALENT,
+        f"reproduce: EQUIVALENT: {name}: not the same bits ({why}), every metric within "
+        f"{tolerance:g} at every step\n  {gaps.describe()}",
+    )
+
+
+def reproduce(target: str, keep: Path | None = None, tolerance: float | None = None) -> Verdict:
     _checked(target)
+    tolerance = TOLERANCE if tolerance is None else tolerance
     params = load_params()
     root = tracking.project_root()
     tracking.connect(params.tracking)
@@ -248,26 +321,40 @@ def reproduce(target: str, keep: Path | None = None) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="epochline-reproduce-") as tmp:
         scratch = Path(tmp)
         params_text, lock_text = _recorded(client, run, scratch)
-        logged = _checkpoint_identity(store, tags[tracking.TAG_MODEL_URI], scratch / "logged")
+        checkpoint = _logged_checkpoint(store, tags[tracking.TAG_MODEL_URI], scratch / "logged")
+        logged = _identity(checkpoint)
         if logged != tags.get(tracking.TAG_MODEL_DIGEST):  # no rebuild can make it agree
             change = f"its logged checkpoint is model {logged}, its record says " + tags.get(
                 tracking.TAG_MODEL_DIGEST, "nothing"
             )
             return _verdict(name, [f"model: changed after the run: {change}"], "", environment)
         with _worktree(commit, keep) as where, _inside(where):
-            Path("params.yaml").write_text(params_text)
-            Path("dvc.lock").write_text(lock_text)
-            _restore_data(root)
-            log.info("rebuilding %s in %s", name, where)
-            # --force: rerun even where DVC's run cache knows the result; --no-commit: leave
-            # the user's cache as it is.
-            _dvc("repro", "--force", "--no-commit", "--downstream", "normalize", what="rebuild")
-            rebuilt = tracking.pipeline_model(tracking.connect(load_params().tracking))
-            rebuilt_store = tracking.tracking_uri()
-            found, checked = _differences(
-                run, store, logged, MlflowClient(rebuilt_store).get_run(rebuilt.run_id),
-                rebuilt_store,
-            )  # fmt: skip
+            rebuilt, rebuilt_store = _rebuild(root, name, where, params_text, lock_text)
+            rebuilt_checkpoint = torch.load(where / paths.CHECKPOINT, weights_only=True)
+        found, checked, metric_gaps, same_steps = _differences(
+            run, store, logged, rebuilt, rebuilt_store
+        )
     if keep is not None:
         checked += f"; the rebuild is kept in {keep}"
-    return _verdict(name, found, checked, environment)
+    bits = _verdict(name, found, checked, environment)
+    if not found or (_portable(run) and _portable(rebuilt)):
+        return bits  # portable numerics on a CPU: the bits must match, on any CPU
+    gaps = Gaps(metric_gaps, _weight_gap(checkpoint, rebuilt_checkpoint), same_steps)
+    why = f"trained on {_hardware(run)}, rebuilt on {_hardware(rebuilt)}"
+    return _across_devices(name, gaps, why, tolerance, bits)
+
+
+def _rebuild(
+    root: Path, name: str, where: Path, params_text: str, lock_text: str
+) -> tuple[Run, str]:
+    """The run's pipeline again in `where` (the cwd): its run there, and that store."""
+    Path("params.yaml").write_text(params_text)
+    Path("dvc.lock").write_text(lock_text)
+    _restore_data(root)
+    log.info("rebuilding %s in %s", name, where)
+    # --force: rerun even where DVC's run cache knows the result; --no-commit: leave the
+    # user's cache as it is.
+    _dvc("repro", "--force", "--no-commit", "--downstream", "normalize", what="rebuild")
+    rebuilt = tracking.pipeline_model(tracking.connect(load_params().tracking))
+    rebuilt_store = tracking.tracking_uri()
+    return MlflowClient(rebuilt_store).get_run(rebuilt.run_id), rebuilt_store

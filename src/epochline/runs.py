@@ -99,13 +99,14 @@ def _new_run(
     params: Params,
     fit: Fit,
     keys: tuple[str, str],
+    hardware: dict[str, str],
     trained: model.Trained | None = None,
 ) -> tuple[tracking.TrainedModel, model.Trained]:
     """Log a run: params, datasets, every epoch (live while training, unless `trained` is
     given), the checkpoint and the serving model. The model tags go last: they mark it whole."""
     data_digest, train_key = keys
     context = tracking.run_context(params.flat(), data_digest, train_key)
-    name, tags = context.name, context.tags
+    name, tags = context.name, context.tags | hardware
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         mlflow.log_params(params.flat())
         provenance.log_files(context.code_changes)
@@ -140,13 +141,13 @@ def _write_checkpoint(trained: model.Trained) -> dict[str, Any]:
 
 
 def _train_and_record(
-    params: Params, fit: Fit, keys: tuple[str, str]
+    params: Params, fit: Fit, keys: tuple[str, str], hardware: dict[str, str]
 ) -> tuple[tracking.TrainedModel, model.Trained]:
     """Rank 0: a new run, or the earlier run of the same key when it holds the same model."""
     experiment_id = tracking.connect(params.tracking)
     earlier = tracking.find_training_run(experiment_id, keys[1])
     if earlier is None:
-        return _new_run(experiment_id, params, fit, keys)
+        return _new_run(experiment_id, params, fit, keys, hardware)
     trained = _with_progress(fit, params.train.epochs, lambda _: None)
     digest_now = model.identity(_write_checkpoint(trained))
     if digest_now == earlier.model_digest:
@@ -157,7 +158,7 @@ def _train_and_record(
         "training key %s gave model %s, not %s as in run %s: logging a new run",
         keys[1], digest_now, earlier.model_digest, earlier.run_id,
     )  # fmt: skip
-    return _new_run(experiment_id, params, fit, keys, trained)
+    return _new_run(experiment_id, params, fit, keys, hardware, trained)
 
 
 def train_stage(params: Params) -> None:
@@ -180,7 +181,8 @@ def train_stage(params: Params) -> None:
             return
         data_digest = tables.digest(SPLITS)
         keys = (data_digest, _training_key(params, config, data_digest, device, world))
-        recorded, trained = _train_and_record(params, fit, keys)
+        hardware = provenance.hardware_tags(str(device))
+        recorded, trained = _train_and_record(params, fit, keys, hardware)
     history = trained.history
     write_json([{"epoch": m.epoch, **m.as_dict()} for m in history], paths.HISTORY)
     write_json(
@@ -189,4 +191,3 @@ def train_stage(params: Params) -> None:
     )
     log.info("run %s (%s): final val_accuracy %.3f", recorded.run_name, recorded.run_id,
              history[-1].val_accuracy)  # fmt: skip
-
