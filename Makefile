@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pipeline test test-fast bench screenshots lint ui team-up team-down lock clean
+.PHONY: help setup pipeline test test-fast test-random bench screenshots lint ui team-up team-down lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,13 @@ test: setup ## Run every test tier, slow end-to-end tests included
 
 test-fast: setup ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
+
+# pytest-randomly shuffles the files and the tests in each; the seed it prints replays an
+# order: make test-random SEED=1234. TEST_ARGS narrows it (TEST_ARGS='-m "not slow"').
+SEED ?=
+test-random: setup ## Run the tests in a random order (SEED=n replays one), as `test` does
+	$(BIN)/python -m pytest -p randomly $(if $(SEED),--randomly-seed=$(SEED)) \
+	  -n $(TEST_WORKERS) --dist loadfile $(TEST_ARGS)
 
 # Not part of `test`: minutes of CPU at 10 M rows. BENCH_ARGS='--rows 1000,1000000' etc.
 bench: setup ## Benchmark the stages against their floors at 1 K, 1 M, 10 M rows (bench/)

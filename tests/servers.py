@@ -32,7 +32,7 @@ def _candidates() -> list[int]:
     except OSError:
         low, high = 32768, 60999
     ports = list(range(10000, low)) if low > 11000 else list(range(high + 1, 65536))
-    random.shuffle(ports)  # workers do not all walk the same way
+    random.SystemRandom().shuffle(ports)  # not `random`, which pytest-randomly seeds alike
     return ports
 
 
