@@ -162,7 +162,9 @@ def _inside(where: Path) -> Iterator[None]:
 
 
 def _dvc(*args: str, what: str) -> None:
-    run_tool([sys.executable, "-m", "dvc", *args], what, drop=(PUSH_HINT,))
+    # Quiet: DVC's lines (`A data/raw.parquet`, each stage's) are the rebuild's, not the
+    # verdict's; a failure still says DVC's error line.
+    run_tool([sys.executable, "-m", "dvc", *args], what, drop=(PUSH_HINT,), quiet=True)
 
 
 def _restore_data(root: Path) -> None:

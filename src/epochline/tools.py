@@ -29,9 +29,10 @@ class ToolFailed(Failed):
 _STAGE_EXIT = re.compile(r"failed to run: .*, exited with (-?\d+)")
 
 
-def run_tool(args: list[str], what: str, drop: tuple[str, ...] = ()) -> None:
-    """Run a tool, passing its output through (less the lines in `drop`); fail with its own
-    first error (with the indented lines that continue it) if it fails.
+def run_tool(args: list[str], what: str, drop: tuple[str, ...] = (), quiet: bool = False) -> None:
+    """Run a tool, passing its output through (less the lines in `drop`; none of it when
+    `quiet`); fail with its own first error (with the indented lines that continue it) if
+    it fails.
 
     The tool dies with this process: it gets SIGTERM when we are stopped, and from Linux
     when we die (killed, SIGKILL), instead of running on as an orphan.
@@ -44,7 +45,7 @@ def run_tool(args: list[str], what: str, drop: tuple[str, ...] = ()) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=parent_death_signal(),
     ) as proc:  # fmt: skip
         try:
-            _pass_through(proc.stdout or [], drop, errors)
+            _pass_through(proc.stdout or [], drop, errors, quiet)
         except BaseException:  # SIGTERM (as SystemExit) or Ctrl-C: stop the tool first
             stop(proc)
             raise
@@ -57,14 +58,17 @@ def run_tool(args: list[str], what: str, drop: tuple[str, ...] = ()) -> None:
 _ERROR_PREFIX = re.compile(r"^error:\s*", re.IGNORECASE)
 
 
-def _pass_through(lines: Iterable[str], drop: tuple[str, ...], errors: list[str]) -> None:
+def _pass_through(
+    lines: Iterable[str], drop: tuple[str, ...], errors: list[str], quiet: bool = False
+) -> None:
     """Echo the tool's lines; collect its error lines, each with the indented lines that
     continue it (DVC's "is busy, it is being blocked by:" names the blocker on the next)."""
     continues = False
     for line in lines:
         if line.strip() in drop:
             continue
-        sys.stderr.write(line)
+        if not quiet:
+            sys.stderr.write(line)
         if line.lower().startswith("error"):
             errors.append(line.strip())
             continues = line.rstrip().endswith(":")

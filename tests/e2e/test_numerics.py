@@ -128,6 +128,9 @@ def test_reproduce_of_a_fast_run_on_another_cpu_is_equivalent_within_the_toleran
 
     same_cpu = run(["epochline", "reproduce", run_id], project, **_env("avx2", 2))
     assert same_cpu.stdout.startswith("reproduce: IDENTICAL: "), same_cpu.stdout
+    # Only its own lines: none of DVC's (`A data/raw.parquet`, stages running).
+    assert same_cpu.stdout.count("\n") == 1, same_cpu.stdout
+    assert "raw.parquet" not in same_cpu.stderr and "Running stage" not in same_cpu.stderr
 
     other_cpu = run(["epochline", "reproduce", run_id], project, **_env("sse4.2", 1))
     verdict, gaps = other_cpu.stdout.splitlines()
