@@ -15,7 +15,7 @@ from epochline.files import write_with
 from epochline.params import load_params
 from epochline.registry import CHAMPION
 from epochline.schema import NUMBER, numbers, texts
-from epochline.scoring import LoggedModel
+from epochline.scoring import ANY, LoggedModel
 
 
 def _load(uri: str, hint: str) -> LoggedModel:
@@ -26,8 +26,9 @@ def _load(uri: str, hint: str) -> LoggedModel:
 
 
 def model_rows(df: pd.DataFrame, where: str, inputs: list[tuple[str, str]]) -> pd.DataFrame:
-    """Rows to score in the model's input columns (name, MLflow type): numbers may be empty
-    but not text or inf; categories become text, as the model was trained on them."""
+    """Rows to score in the model's input columns (name, MLflow type). A column of type
+    ANY goes as it is: the model checks it. A model declaring `double` and `string` (logged
+    before) gets numbers as float64, never text or inf, and categories as text."""
     if df.empty:
         raise UserError(f"{where}: has no rows to score")
     names = [name for name, _ in inputs]
@@ -36,11 +37,22 @@ def model_rows(df: pd.DataFrame, where: str, inputs: list[tuple[str, str]]) -> p
         raise UserError(f"{where}: missing column '{lost[0]}'; the model takes {names}")
     columns = {
         # A category may come as a number (a declared code like a year): it is its text.
-        name: texts(df[name], name, where, values=NUMBER) if kind == "string"
+        name: df[name] if kind == ANY
+        else texts(df[name], name, where, values=NUMBER) if kind == "string"
         else numbers(df[name], name, where, by="the model's input")
         for name, kind in inputs
     }  # fmt: skip
     return pd.DataFrame(columns, index=df.index)
+
+
+def _score(model: LoggedModel, rows: pd.DataFrame, where: str) -> pd.DataFrame:
+    """The model's answers; a value it refuses is the file's error, in the model's words."""
+    try:
+        return model.score(rows)
+    except MlflowException as exc:
+        if exc.error_code != "INVALID_PARAMETER_VALUE":
+            raise
+        raise UserError(f"{where}: {first_line(exc)}") from None
 
 
 def predict_file(source: Path, output: Path, model_uri: str | None) -> tuple[int, str]:
@@ -51,7 +63,7 @@ def predict_file(source: Path, output: Path, model_uri: str | None) -> tuple[int
     hint = "; run `epochline retrain` to make a champion" if model_uri is None else ""
     model = _load(uri, hint)
     table = read_table(source)
-    answers = model.score(model_rows(table, str(source), model.inputs))
+    answers = _score(model, model_rows(table, str(source), model.inputs), str(source))
     predictions = output_table(table, answers, params.data.label_column, params.data.id_column)
     write_with(output, lambda tmp: predictions.to_csv(tmp, index=False))
     return len(predictions), uri

@@ -32,6 +32,10 @@ LIMIT = 1e6
 PORTABLE_CPU = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
 
 
+class InputError(ValueError):
+    """Rows the model cannot score; the message names the column, the value and what is allowed."""
+
+
 def category_text(value: Any) -> str | None:
     """A category (or label) as text, whatever type a file or request gave it: 3, 3.0 and
     '3' are '3'; True is 'true'; None and NaN are missing (None)."""
@@ -67,6 +71,8 @@ def design_columns(features: list[dict[str, Any]]) -> list[str]:
 
 
 def _numeric(f: dict[str, Any], column: pd.Series) -> list[np.ndarray]:
+    """A number column in any type a client holds it: ints, uints, floats, bools, pandas'
+    nullable types, or text, objects and categories that read as numbers."""
     if column.dtype == np.float64:  # as the data stages hold numbers: no text, no copy
         x = column.to_numpy()
         text = np.zeros(len(x), dtype=bool)
@@ -75,7 +81,7 @@ def _numeric(f: dict[str, Any], column: pd.Series) -> list[np.ndarray]:
         text = column.notna().to_numpy() & np.isnan(x)
     if text.any() or np.isinf(x).any():
         at = int(np.flatnonzero(text | np.isinf(x))[0])
-        raise ValueError(
+        raise InputError(
             f"column '{f['name']}' has {column.iloc[at]!r} at row {at + 1}; "
             "allowed: finite numbers or null"
         )
@@ -136,7 +142,7 @@ def answer(
     """probability of the positive class, label (1 = positive), the class as the data names it."""
     prob = probability(state, design(config["features"], rows))
     if not np.isfinite(prob).all():  # never answer NaN: it is not even valid JSON
-        raise ValueError("the model computed a non-finite probability; check the input values")
+        raise InputError("the model computed a non-finite probability; check the input values")
     label = (prob >= config["threshold"]).astype(np.int64)
     negative, positive = config["classes"]
     return pd.DataFrame(
@@ -151,6 +157,7 @@ if __name__ != "epochline.serving":
     if "torch" not in sys.modules:  # a process that loaded torch already keeps its kernels
         os.environ.update(PORTABLE_CPU)
     import torch
+    from mlflow.exceptions import MlflowException
     from mlflow.models import set_model
     from mlflow.pyfunc import PythonModel
 
@@ -163,6 +170,9 @@ if __name__ != "epochline.serving":
         def predict(
             self, context: Any, model_input: pd.DataFrame, params: Any = None
         ) -> pd.DataFrame:
-            return answer(self.state, self.config, model_input)
+            try:
+                return answer(self.state, self.config, model_input)
+            except InputError as exc:  # the caller's mistake: its one line, and HTTP 400
+                raise MlflowException.invalid_parameter_value(str(exc)) from None
 
     set_model(EpochlineModel())

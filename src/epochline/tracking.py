@@ -23,9 +23,11 @@ from filelock import FileLock
 from mlflow.data.dataset import Dataset
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec
 from mlflow.types import Schema as MlflowSchema
+from mlflow.types.schema import AnyType
 
 from epochline import provenance as provenance_
 from epochline import tables
@@ -398,6 +400,23 @@ def requirements() -> list[str]:
     return [f"{pkg}=={provenance_.release(pkg)}" for pkg in ("mlflow", "torch", "pandas", "numpy")]
 
 
+def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """Every feature column required, each of any type: the model reads numbers and
+    categories from whatever types a client holds them in, and checks the values itself.
+    (Declared `double`, MLflow refuses an int64 or bool column; declared `string`, a number
+    or category column.) The answers' types are declared as they are."""
+    with _quiet_schema_hints():
+        inferred = infer_signature(example, output)
+    inputs = MlflowSchema([ColSpec(AnyType(), str(name)) for name in example.columns])
+    return ModelSignature(inputs, inferred.outputs)
+
+
+def input_kinds(example: pd.DataFrame) -> dict[str, str]:
+    """What each input column is, for a reader of the MLmodel file: a number or a category."""
+    return {str(name): "number" if pd.api.types.is_numeric_dtype(column) else "category"
+            for name, column in example.items()}  # fmt: skip
+
+
 def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> str:
     """Log the serving model (code + checkpoint) into the active run; return its URI."""
     package = Path(__file__).parent
@@ -406,9 +425,10 @@ def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> 
             name=MODEL_NAME,
             python_model=str(package / "serving.py"),
             artifacts={"checkpoint": str(checkpoint)},
-            signature=mlflow.models.infer_signature(example, output),
+            signature=model_signature(example, output),
             input_example=example,
             pip_requirements=requirements(),
+            metadata={"inputs": input_kinds(example)},
         )
     return str(info.model_uri)
 
