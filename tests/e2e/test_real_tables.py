@@ -79,12 +79,11 @@ def test_served_penguin_model_answers_json_with_a_null_and_an_unseen_category(
         answers = post(f"{base}/invocations", {"dataframe_records": rows})["predictions"]
     assert [a["class"] for a in answers] == ["yes", "no"]
     assert all(math.isfinite(a["probability"]) for a in answers)
-    # The signature declares text columns as strings, numbers as doubles.
+    # Each input's kind is in the model's metadata (its signature takes any type: ints too).
     mlmodel = next(p for p in (project / "mlartifacts").rglob("MLmodel"))
-    inputs = json.loads(yaml.safe_load(mlmodel.read_text())["signature"]["inputs"])
-    types = {column["name"]: column["type"] for column in inputs}
-    assert types["island"] == types["sex"] == types["year"] == "string"
-    assert types["bill_length_mm"] == "double"
+    kinds = yaml.safe_load(mlmodel.read_text())["metadata"]["inputs"]
+    assert kinds["island"] == kinds["sex"] == kinds["year"] == "category"
+    assert kinds["bill_length_mm"] == "number"
 
 
 def test_retrain_on_penguins_flags_a_batch_of_one_class_and_new_categories(
