@@ -1,8 +1,9 @@
 """`epochline reproduce`: a run rebuilt from what it recorded, compared bit for bit.
 
-One project serves the tests in file order: a plain `epochline repro`, then runs whose
-record is changed where it lands (the store, the checkpoint file, the DVC cache) and put
-back, then a `dvc exp run`. The champion after two retrains has a project of its own.
+One project serves the module: a plain `epochline repro`, then runs whose record is changed
+where it lands (the store, the checkpoint file, the DVC cache) and put back, and a `dvc exp
+run` whose workspace is put back, so the tests pass in any order. A run made from changed
+code, and the champion after two retrains, have projects of their own.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ def test_a_plain_run_is_rebuilt_identical(project: Path, tmp_path: Path) -> None
 
 def test_a_tampered_checkpoint_is_different(project: Path) -> None:
     trained = trained_run(project)
-    logged = [p for p in (project / "mlartifacts").rglob("artifacts/model.pt")]
+    model_id = trained.data.tags["epochline.model_uri"].removeprefix("models:/")
+    # Other tests' experiments log models of their own: this run's is under its model id.
+    found = (project / "mlartifacts").rglob("artifacts/model.pt")
+    logged = [p for p in found if model_id in p.parts]
     assert len(logged) == 1, logged
     original = logged[0].read_bytes()
     checkpoint = torch.load(logged[0], weights_only=True)
@@ -121,6 +125,24 @@ def test_a_run_that_cannot_be_rebuilt_says_why(
     assert _state(project) == before
 
 
+def test_a_run_from_changed_code_cannot_be_rebuilt(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    code = project / "src/epochline/metrics.py"  # committed in the project, then changed
+    code.write_text(code.read_text() + "\n# a change nobody committed\n")
+    assert run(["git", "status", "--porcelain"], project).stdout.strip() == (
+        "M src/epochline/metrics.py"
+    )
+    run(["epochline", "repro"], project)
+    trained = trained_run(project)
+    assert trained.data.tags["epochline.git_dirty"] == "true"  # from git, not set by hand
+    before = _state(project)
+    done = _reproduce(project, trained.info.run_id)
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: reproduce: ") and "dirty tree at the time" in line, line
+    assert _state(project) == before
+
+
 def test_data_no_longer_in_any_cache_cannot_be_rebuilt(project: Path) -> None:
     run_id = trained_run(project).info.run_id
     lock = yaml.safe_load((project / "dvc.lock").read_text())
@@ -146,12 +168,17 @@ def test_an_unknown_target_is_one_line(project: Path) -> None:
 
 
 def test_an_experiment_whose_params_were_never_committed_is_identical(project: Path) -> None:
-    run(["dvc", "exp", "run", "-S", "train.lr=0.03", "-n", "faster"], project)
+    kept = {name: (project / name).read_bytes() for name in ("params.yaml", "dvc.lock")}
+    try:
+        run(["dvc", "exp", "run", "-S", "train.lr=0.03", "-n", "faster"], project)
+    finally:  # the workspace moves on: back to the module's repro, outputs and all
+        for name, data in kept.items():
+            (project / name).write_bytes(data)
+        run(["dvc", "checkout", "--force"], project)
     client = store(project)
     [exp] = client.search_runs(["1"], filter_string="tags.`epochline.dvc_exp_name` = 'faster'")
     assert exp.data.tags["epochline.git_dirty"] == "false"  # params.yaml differs, code not
     assert exp.data.tags["epochline.dvc_exp_ref"].endswith("/faster")
-    run(["git", "checkout", "--", "params.yaml"], project)  # the workspace moves on
     done = _reproduce(project, exp.info.run_id)
     assert done.returncode == 0, done.stderr
     assert "reproduce: IDENTICAL: " in done.stdout
