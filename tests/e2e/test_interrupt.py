@@ -1,4 +1,5 @@
-"""`epochline repro` stopped mid-training by a real SIGTERM or SIGKILL: nothing runs on.
+"""`epochline repro` stopped mid-training by a real SIGTERM, SIGKILL or Ctrl-C (SIGINT to
+the process group): nothing runs on.
 
 Before, the `dvc repro` child (and its train stage) ran on as orphans, writing outputs,
 and the MLflow run stayed RUNNING.
@@ -82,6 +83,31 @@ def test_stopping_epochline_stops_dvc_and_the_stage_and_fails_the_run(
         assert [status for status, _ in _runs(project)] == ["FAILED"]
     # After a SIGKILL the stage still stops, but its run can stay RUNNING: the stage may
     # die writing to the dead pipe first. The next repro marks it KILLED (below).
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"], ids=["bash", "sh"])
+def test_ctrl_c_stops_every_process_and_fails_the_run(tmp_path: Path, shell: str) -> None:
+    """Ctrl-C in a terminal: SIGINT to the whole foreground process group at once."""
+    project = copy_project(tmp_path / "project", {"train": {"epochs": 100000}}).resolve()
+    cli = subprocess.Popen(
+        ["epochline", "repro"], cwd=project, env=tool_env(SHELL=shell),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # a group of its own, as a shell gives a foreground job
+    )  # fmt: skip
+    try:
+        _wait(lambda: any(n >= 2 for _, n in _runs(project)), "train to log epochs")
+        os.killpg(cli.pid, signal.SIGINT)
+        _wait(lambda: not _processes_in(project), "every process of the project to end", 60)
+        _out, err = cli.communicate(timeout=10)
+    finally:
+        for pid in _processes_in(project):
+            os.kill(pid, signal.SIGKILL)
+    assert cli.returncode == 130, err  # the README's exit code for Ctrl-C
+    assert err.strip().splitlines()[-1] == "error: interrupted", err
+    assert "Traceback" not in err, err
+    assert not (project / "models/model.pt").exists()
+    assert [status for status, _ in _runs(project)] == ["FAILED"]
 
 
 def _stage(project: Path, name: str) -> int:
