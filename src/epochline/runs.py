@@ -55,7 +55,7 @@ def _training_key(
     code = {f.name: f.read_text() for f in files}
     return json_digest({
         "train": params.train.model_dump(exclude=_PLACEMENT), "config": config,
-        "data": data, "code": json_digest(code), "torch": torch.__version__,
+        "data": data, "code": json_digest(code), "torch": provenance.release("torch"),
         "device": device.type, "processes": world.size,
     })  # fmt: skip
 

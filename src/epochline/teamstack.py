@@ -123,7 +123,7 @@ class Stack:
 
     def dvc_remote_commands(self) -> list[str]:
         return [
-            f"dvc remote add -d team {DVC_REMOTE_URL}",
+            f"dvc remote add --local -d team {DVC_REMOTE_URL}",
             f"dvc remote modify --local team endpointurl {self.s3_endpoint}",
         ]
 
