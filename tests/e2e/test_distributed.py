@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
+import pandas as pd
 import pytest
+import torch
 
+from epochline.model import from_checkpoint, to_tensors
 from tests.conftest import SMALL, copy_project, run, store, trained_run
 
 pytestmark = pytest.mark.slow
@@ -38,15 +40,16 @@ def test_two_processes_log_one_run_with_reduced_epoch_metrics_and_repeat_byte_fo
     assert only.info.status == "FINISHED"
     assert only.data.params["train.nproc_per_node"] == "2"
 
-    # Epoch metrics are reduced over all rows, not one process's shard: every val accuracy
-    # is a whole number of all the val rows (a shard's would be k / its half of them).
-    n_val = len(json.loads((project / "reports/train_history.json").read_text()))
-    assert n_val == SMALL["train"]["epochs"]
-    val_rows = _rows(project / "data/split/val.parquet")
+    # Epoch metrics are reduced over all rows, not one process's shard: the last epoch's
+    # are what the saved model scores on every val row, computed here apart from training.
+    epochs = len(json.loads((project / "reports/train_history.json").read_text()))
+    assert epochs == SMALL["train"]["epochs"]
+    correct, loss, val_rows = _scored_on_all_val_rows(project)
     history = client.get_metric_history(only.info.run_id, "val_accuracy")
     assert [m.step for m in history] == list(range(1, SMALL["train"]["epochs"] + 1))
-    for m in history:
-        assert abs(m.value * val_rows - round(m.value * val_rows)) < 1e-6, (m.value, val_rows)
+    assert history[-1].value == correct / val_rows, (history[-1].value, correct, val_rows)
+    (last_loss,) = client.get_metric_history(only.info.run_id, "val_loss")[-1:]
+    assert last_loss.value == pytest.approx(loss / val_rows, rel=1e-5)
 
     # A batch split over two processes takes the same steps: close to one process's model.
     accuracy = {
@@ -56,5 +59,15 @@ def test_two_processes_log_one_run_with_reduced_epoch_metrics_and_repeat_byte_fo
     assert abs(accuracy["two"] - accuracy["single"]) <= 0.03, accuracy
 
 
-def _rows(path: Path) -> int:
-    return int(pq.ParquetFile(path).metadata.num_rows)
+def _scored_on_all_val_rows(project: Path) -> tuple[int, float, int]:
+    """(correct answers, summed loss, rows) of the saved model on all of val.parquet."""
+    checkpoint = torch.load(project / "models/model.pt", weights_only=True)
+    net = from_checkpoint(checkpoint)
+    config = checkpoint["config"]
+    val = pd.read_parquet(project / "data/split/val.parquet")
+    x, y = to_tensors(val, config["columns"], config["label"])
+    with torch.no_grad():
+        logits = net.logits(x)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="sum")
+    correct = int(((logits > 0) == (y > 0.5)).sum())
+    return correct, float(loss), len(val)
