@@ -170,8 +170,9 @@ def main() -> None:
     else:
         trainer = Trainer(args.kind, synthetic_tensors(args.rows, 10, 42), args.device)
         report = throughput(trainer, args.batch_size, args.window)
-    report |= {"kind": args.kind, "batch_size": args.batch_size, "numerics": numerics.active(),
-               "threads": torch.get_num_threads(), "device": str(trainer.device)}  # fmt: skip
+    mode = numerics.active()
+    report |= {"kind": args.kind, "batch_size": args.batch_size, "numerics": mode,
+               "threads": numerics.math_threads(mode), "device": str(trainer.device)}  # fmt: skip
     args.report.write_text(json.dumps(report))
 
 

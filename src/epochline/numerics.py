@@ -81,6 +81,13 @@ def check(mode: Numerics) -> None:
         )
 
 
+def math_threads(mode: str | None) -> int:
+    """The threads torch's math uses while training and scoring under `mode`."""
+    import torch
+
+    return 1 if mode == PORTABLE else torch.get_num_threads()
+
+
 @contextmanager
 def one_thread(mode: Numerics) -> Iterator[None]:
     """torch's math on one thread under `portable`: a sum split over threads adds in another
