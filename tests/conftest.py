@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 import mlflow
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from mlflow.tracking._model_registry import utils as registry_uri
 from mlflow.tracking._tracking_service import utils as tracking_uri
@@ -126,6 +127,39 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
         return copy_project(tmp_path / name, overrides)
 
     return make
+
+
+def _uncached_outputs(project: Path) -> list[str]:
+    """The stage outputs dvc.yaml marks `cache: false`: `dvc checkout` cannot bring them back."""
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    return [
+        path
+        for stage in stages.values()
+        for kind in ("outs", "metrics", "plots")
+        for entry in stage.get(kind, [])
+        if isinstance(entry, dict)
+        for path, options in entry.items()
+        if (options or {}).get("cache") is False
+    ]
+
+
+@contextmanager
+def workspace_restored(project: Path) -> Iterator[None]:
+    """What the block does to the workspace (a `dvc exp run` applies its params, dvc.lock
+    and outputs) is put back: a module's shared project stays as its fixture made it."""
+    names = ["params.yaml", "dvc.lock", *_uncached_outputs(project)]
+    kept = {n: (project / n).read_bytes() if (project / n).exists() else None for n in names}
+    try:
+        yield
+    finally:
+        for name in ("params.yaml", "dvc.lock"):
+            (project / name).write_bytes(kept.pop(name) or b"")
+        run(["dvc", "checkout", "--force"], project)  # the cached outputs dvc.lock names
+        for name, data in kept.items():
+            if data is None:
+                (project / name).unlink(missing_ok=True)
+            else:
+                (project / name).write_bytes(data)
 
 
 def store(project: Path) -> MlflowClient:

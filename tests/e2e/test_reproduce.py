@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from epochline.model import checkpoint_bytes
-from tests.conftest import copy_project, run, store, trained_run
+from tests.conftest import copy_project, run, store, trained_run, workspace_restored
 
 pytestmark = pytest.mark.slow
 
@@ -168,13 +168,8 @@ def test_an_unknown_target_is_one_line(project: Path) -> None:
 
 
 def test_an_experiment_whose_params_were_never_committed_is_identical(project: Path) -> None:
-    kept = {name: (project / name).read_bytes() for name in ("params.yaml", "dvc.lock")}
-    try:
+    with workspace_restored(project):  # the workspace moves on: back to the module's repro
         run(["dvc", "exp", "run", "-S", "train.lr=0.03", "-n", "faster"], project)
-    finally:  # the workspace moves on: back to the module's repro, outputs and all
-        for name, data in kept.items():
-            (project / name).write_bytes(data)
-        run(["dvc", "checkout", "--force"], project)
     client = store(project)
     [exp] = client.search_runs(["1"], filter_string="tags.`epochline.dvc_exp_name` = 'faster'")
     assert exp.data.tags["epochline.git_dirty"] == "false"  # params.yaml differs, code not
