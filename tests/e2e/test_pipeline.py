@@ -1,10 +1,15 @@
-"""The real `dvc repro` in a temporary git repo, checked through the real MLflow store."""
+"""The real `dvc repro` in a temporary git repo, checked through the real MLflow store.
+
+One project serves the module; a test that changes its workspace puts it back, so the tests
+pass in any order (make test-random).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,8 +17,9 @@ import mlflow
 import pandas as pd
 import pytest
 import torch
+from sklearn import metrics as skm
 
-from tests.conftest import SMALL, copy_project, run, store, trained_run
+from tests.conftest import SMALL, copy_project, run, store, trained_run, workspace_restored
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +30,11 @@ TEST_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 
 def ran_stages(output: str) -> list[str]:
     return re.findall(r"Running stage '(\w+)'", output)
+
+
+def baseline(project: Path) -> mlflow.entities.Run:
+    """The module's `dvc repro` run: the first, whatever experiments other tests added."""
+    return runs(project)[0]
 
 
 def runs(project: Path) -> list[mlflow.entities.Run]:
@@ -40,6 +51,18 @@ def repro(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return project, done.stdout + done.stderr
 
 
+@pytest.fixture(scope="module")
+def lr_check(
+    repro: tuple[Path, str],
+) -> tuple[list[mlflow.entities.Run], subprocess.CompletedProcess[str]]:
+    """`dvc exp run -n lr-check -S train.lr=0.01` in the workspace: the runs before, its output."""
+    project, _ = repro
+    before = runs(project)
+    with workspace_restored(project):
+        done = run(["dvc", "exp", "run", "-n", "lr-check", "-S", "train.lr=0.01"], project)
+    return before, done
+
+
 def test_repro_runs_every_stage_in_order(repro: tuple[Path, str]) -> None:
     _, output = repro
     assert ran_stages(output) == ["load", "normalize", "split", "train", "evaluate"]
@@ -47,7 +70,9 @@ def test_repro_runs_every_stage_in_order(repro: tuple[Path, str]) -> None:
 
 def test_one_finished_run_with_metrics_per_epoch_and_test_metrics(repro: tuple[Path, str]) -> None:
     project, _ = repro
-    (only,) = runs(project)
+    # Experiments other tests ran add runs of their own; the repro made this one alone.
+    (only,) = [r for r in runs(project) if not r.data.tags.get("epochline.dvc_exp_name")]
+    assert only.info.run_id == baseline(project).info.run_id
     assert only.info.status == "FINISHED"
     client = store(project)
     for name in PER_EPOCH:
@@ -60,7 +85,7 @@ def test_one_finished_run_with_metrics_per_epoch_and_test_metrics(repro: tuple[P
 
 def test_run_records_params_tags_datasets_and_plots(repro: tuple[Path, str]) -> None:
     project, _ = repro
-    (only,) = runs(project)
+    only = baseline(project)
     params = only.data.params
     assert params["train.epochs"] == str(EPOCHS)
     assert params["data.n_rows"] == str(SMALL["data"]["n_rows"])
@@ -91,17 +116,54 @@ def test_run_records_params_tags_datasets_and_plots(repro: tuple[Path, str]) -> 
     assert (project / "mlartifacts").is_dir() and not (project / "mlruns").exists()
 
 
+SCORE = """
+import sys, mlflow, pandas as pd
+rows = pd.read_parquet("data/split/test.parquet").drop(columns=["label"])
+mlflow.pyfunc.load_model(sys.argv[1]).predict(rows).to_parquet(sys.argv[2])
+"""
+
+
 def test_logged_model_predicts_raw_rows_exactly_like_evaluate(repro: tuple[Path, str]) -> None:
     project, _ = repro
     model_uri = trained_run(project).data.tags["epochline.model_uri"]
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model(model_uri)
-    test = pd.read_parquet(project / "data/split/test.parquet")
     evaluated = pd.read_parquet(project / "reports/test_predictions.parquet")
-    predicted = model.predict(test.drop(columns=["label"]))
+    # Scored in a process of its own, as a user's script or a server loads the model: this
+    # one imported torch before epochline, so its kernels are not the portable ones.
+    out = project.parent / "pyfunc-predictions.parquet"
+    run(["python", "-c", SCORE, model_uri, str(out)], project,
+        MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")  # fmt: skip
+    predicted = pd.read_parquet(out)
     pd.testing.assert_frame_equal(predicted, evaluated, check_exact=True)
     assert set(predicted["label"]) <= {0, 1}
     assert model.metadata.get_input_schema().input_names() == [f"x{i}" for i in range(10)]
+
+
+def test_metrics_json_is_what_scikit_learn_computes_from_the_predictions(
+    repro: tuple[Path, str],
+) -> None:
+    project, _ = repro
+    y = pd.read_parquet(project / "data/split/test.parquet")["label"].to_numpy()
+    predicted = pd.read_parquet(project / "reports/test_predictions.parquet")
+    assert len(predicted) == len(y)
+    prob, label = predicted["probability"].to_numpy(), predicted["label"].to_numpy()
+    expected = {
+        "accuracy": skm.accuracy_score(y, label),
+        "precision": skm.precision_score(y, label),
+        "recall": skm.recall_score(y, label),
+        "f1": skm.f1_score(y, label),
+        "roc_auc": skm.roc_auc_score(y, prob),
+        "log_loss": skm.log_loss(y, prob),
+    }
+    reported = json.loads((project / "reports/metrics.json").read_text())
+    for name, value in expected.items():  # metrics.json holds 6 decimals
+        assert reported[name] == pytest.approx(value, abs=5e-7), name
+    assert reported["confusion_matrix"] == skm.confusion_matrix(y, label).tolist()
+    # The run holds the same numbers, unrounded (a repeat of train reuses the run).
+    logged = trained_run(project).data.metrics
+    for name, value in expected.items():
+        assert logged[f"test_{name}"] == pytest.approx(value, rel=1e-12, abs=1e-12), name
 
 
 def test_dvc_metrics_and_plots_are_readable(repro: tuple[Path, str]) -> None:
@@ -145,6 +207,7 @@ def test_bad_batch_fails_with_one_line_and_leaves_runs_untouched(
         done = run(["dvc", "repro"], project, check=False)
     finally:
         bad.unlink()
+        run(["dvc", "repro"], project)  # DVC removed load's outputs before it failed
     assert done.returncode != 0
     assert "Traceback" not in done.stderr + done.stdout
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -154,15 +217,13 @@ def test_bad_batch_fails_with_one_line_and_leaves_runs_untouched(
 
 def test_exp_run_reruns_only_train_and_evaluate_and_logs_a_second_run(
     repro: tuple[Path, str],
+    lr_check: tuple[list[mlflow.entities.Run], subprocess.CompletedProcess[str]],
 ) -> None:
     project, _ = repro
-    run(["dvc", "repro"], project)  # back in step after the failed repro above
-    before = runs(project)
-    done = run(["dvc", "exp", "run", "-n", "lr-check", "-S", "train.lr=0.01"], project)
+    before, done = lr_check
     assert ran_stages(done.stdout) == ["train", "evaluate"]
-    after = runs(project)
-    assert len(after) == len(before) + 1
-    new = after[-1]
+    (new,) = [r for r in runs(project) if r.data.tags.get("epochline.dvc_exp_name") == "lr-check"]
+    assert new.info.run_id not in {r.info.run_id for r in before}
     # Named after what differs from the baseline; DVC's experiment name stays a tag.
     assert new.info.run_name == "lr=0.01"
     assert new.data.tags["epochline.dvc_exp_name"] == "lr-check"
@@ -186,8 +247,9 @@ def test_temp_experiment_logs_into_the_repo_root_store(repro: tuple[Path, str]) 
 
 def test_exp_show_on_a_120_column_terminal_shows_test_metrics_and_lr(
     repro: tuple[Path, str],
+    lr_check: tuple[list[mlflow.entities.Run], subprocess.CompletedProcess[str]],
 ) -> None:
-    project, _ = repro
+    project, _ = repro  # lr_check: an experiment whose train.lr differs, for --only-changed
     # In a terminal DVC pages the full-width table; a 120-column pager shows its first 120.
     shown = run(["dvc", "exp", "show", "--no-pager"], project, COLUMNS="1000").stdout
     header = next(line for line in shown.splitlines() if "Experiment" in line)
@@ -211,6 +273,9 @@ def test_a_queued_sweep_with_two_workers_logs_one_named_run_each(repro: tuple[Pa
             time.sleep(3)
     finally:
         run(["dvc", "queue", "stop"], project, check=False)
+        # The queue's records add State and Executor columns to `dvc exp show` (the
+        # experiments themselves stay): gone, the 120-column test sees what it expects.
+        run(["dvc", "queue", "remove", "--all"], project, check=False)
     tasks = [line for line in status.splitlines()[1:] if line.strip() and "Worker" not in line]
     assert len(tasks) == 2 and all("Success" in line for line in tasks), status
     new = [r for r in runs(project) if r.info.run_id not in before]
