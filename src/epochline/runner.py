@@ -140,6 +140,10 @@ def run_main(main: Callable[[], int | None]) -> NoReturn:
     """A stage's entry point: `main` under the one error policy (see guard)."""
     setup_logging()
     handle_sigterm()
+    # Ctrl-C signals the whole process group, the stage under DVC included: stop as on
+    # SIGTERM (once, never inside a store call), not with a KeyboardInterrupt raised in the
+    # middle of MLflow's SQL session, which leaves the run RUNNING ("database is locked").
+    signal.signal(signal.SIGINT, _terminate)
     _die_with_parent()
     sys.exit(guard(main) or DONE)
 
