@@ -107,7 +107,7 @@ def test_ctrl_c_stops_every_process_and_fails_the_run(tmp_path: Path, shell: str
     assert err.strip().splitlines()[-1] == "error: interrupted", err
     assert "Traceback" not in err, err
     assert not (project / "models/model.pt").exists()
-    assert [status for status, _ in _runs(project)] == ["FAILED"]
+    assert [status for status, _ in _runs(project)] == ["FAILED"], err
 
 
 def _stage(project: Path, name: str) -> int:
