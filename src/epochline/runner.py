@@ -39,8 +39,10 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     # RUNNING forever, which is what a bare SIGTERM (scheduler timeout, Ctrl-C in DVC) does.
     # Once: a stage often gets two (DVC passes one on, and Linux sends another when DVC
     # dies), and a second raised inside that cleanup would leave the run RUNNING after all.
+    # Both: Ctrl-C's SIGINT is followed by SIGTERM when DVC dies.
     global _deferred
-    signal.signal(signum, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if _shielded:
         _deferred = signum
         return
