@@ -12,6 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+# First, before any test module imports torch: importing epochline chooses the CPU kernels
+# torch loads with (numerics.py), as every entry point of the pipeline does.
+import epochline  # noqa: F401  # isort: skip
 import mlflow
 import pytest
 import yaml
