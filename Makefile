@@ -51,20 +51,20 @@ screenshots: setup ## Re-take the README's MLflow UI and plots screenshots into 
 	EPOCHLINE_SCREENSHOTS=$(CURDIR)/reports/ui $(BIN)/python -m pytest tests/e2e/test_ui.py
 
 lint: setup ## ruff (lint and format check) and mypy
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench devtools
+	$(BIN)/ruff format --check src tests bench devtools
 	$(BIN)/mypy
-	$(BIN)/mypy bench
+	$(BIN)/mypy bench devtools
 
 ui: setup ## Open the MLflow UI on the local store (http://127.0.0.1:5000)
 	@echo "In the UI pick *Model training* (top left; it is remembered), then the experiment."
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 team-up: setup ## Start a local team stack (PostgreSQL, S3, MLflow with auth); prints the env
-	$(BIN)/python -m epochline.teamstack up --dir .team
+	$(BIN)/python -m devtools.teamstack up --dir .team
 
 team-down: setup ## Stop the local team stack and delete its state (.team/)
-	$(BIN)/python -m epochline.teamstack down --dir .team
+	$(BIN)/python -m devtools.teamstack down --dir .team
 
 lock: setup ## Re-pin requirements.lock from the venv
 	{ head -2 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^epochline' \

@@ -8,15 +8,15 @@ Floors (bench/floors/), and why each is a fair yardstick:
 - load: make_synthetic (the same generator the stage calls), a finiteness check, one
   pyarrow write. Same rows, same columns, same Parquet defaults.
 - normalize: pyarrow read of the stage's raw.parquet, the training-row mask from
-  epochline.splitting (the one rule), per-column median and min-max on those rows with
+  epochline.data.splitting (the one rule), per-column median and min-max on those rows with
   numpy, one pyarrow write with the columns and types the stage wrote.
 - split: pyarrow reads of raw + normalized, the same assignment, three filtered writes.
 - train: the stage's epochs and batch size over the stage's train/val tables, as a raw
-  SGD loop over preloaded tensors (seeded randperm per epoch, epochline.model.build, the
+  SGD loop over preloaded tensors (seeded randperm per epoch, epochline.training.model.build, the
   per-epoch train/val scoring the stage also does); no MLflow.
 - evaluate: the trained checkpoint run on the pyarrow-read test rows, the same metrics
-  (epochline.metrics), the same report files; no MLflow, no reloading of the logged model.
-- training loop: that raw loop against epochline.model.fit on the same tensors, same
+  (epochline.evaluation.metrics), the same report files; no MLflow, no reloading of the logged model.
+- training loop: that raw loop against epochline.training.model.fit on the same tensors, same
   torch threads and device, per batch size: samples per second.
 - end to end: one process that generates, normalizes, splits, trains and evaluates in
   memory and logs to MLflow what the stages log (params, tags, per-epoch metrics, the

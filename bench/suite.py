@@ -30,7 +30,7 @@ STAGES = ("load", "normalize", "split", "train", "evaluate")
 NUMERICS = ("portable", "fast")  # train.numerics: the default, and the CPU's own kernels
 DEFAULT_OUT = REPO / "bench" / "results" / "bench.json"
 # Light on purpose: torch's import alone costs seconds, and the floors report the device.
-_PROBE = "from epochline.params import TrainParams; print(' '.join(TrainParams.model_fields))"
+_PROBE = "from epochline.core.params import TrainParams; print(' '.join(TrainParams.model_fields))"
 
 
 def _ints(text: str) -> list[int]:

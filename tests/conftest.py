@@ -32,7 +32,7 @@ SMALL = {"data": {"n_rows": 800}, "train": {"epochs": 30}}
 @contextmanager
 def _process_state_restored() -> Iterator[None]:
     """Whatever the block changes in this process is put back: os.environ (credentials that
-    tracking.py or a test wrote there), MLflow's global tracking and registry URIs, the
+    tracking/store.py or a test wrote there), MLflow's global tracking and registry URIs, the
     SIGTERM/SIGINT handlers the CLI installs, the working directory, the root logger.
 
     An xdist worker runs many test files in one process: without this, one file's store or

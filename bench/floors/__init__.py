@@ -9,6 +9,6 @@ chosen here, before any floor imports torch, as the train stage chooses its own.
 
 import os
 
-from epochline import numerics
+from epochline.core import numerics
 
 numerics.select(numerics.FAST if os.environ.get("BENCH_NUMERICS") == "fast" else numerics.PORTABLE)

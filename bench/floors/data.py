@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from epochline.data import make_synthetic
-from epochline.params import Params, load_params
-from epochline.splitting import TEST, TRAIN, VAL, assign, key_columns
+from epochline.core.params import Params, load_params
+from epochline.data.sources import make_synthetic
+from epochline.data.splitting import TEST, TRAIN, VAL, assign, key_columns
 
 OUT = Path("floor")
 SPLIT_FILES = {TRAIN: "train.parquet", VAL: "val.parquet", TEST: "test.parquet"}

@@ -1,7 +1,7 @@
 """The end-to-end floor: all five stages' work in one process, logged to MLflow as the
 stages log it.
 
-In memory: generate (make_synthetic), mask the training rows (epochline.splitting), fill
+In memory: generate (make_synthetic), mask the training rows (epochline.data.splitting), fill
 and min-max scale with numpy, split, train with the raw loop (bench.floors.loop), score
 the test rows with the served model's own function (serving.answer) and compute the same
 metrics. MLflow gets what train and evaluate give it: params, provenance tags, datasets
@@ -26,10 +26,13 @@ from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 
 from bench.floors.loop import raw_fit
-from epochline import metrics, model, plots, provenance, serving, tracking
-from epochline.data import make_synthetic
-from epochline.params import Params, load_params
-from epochline.splitting import TEST, TRAIN, VAL, assign, key_columns
+from epochline.core.params import Params, load_params
+from epochline.data.sources import make_synthetic
+from epochline.data.splitting import TEST, TRAIN, VAL, assign, key_columns
+from epochline.evaluation import metrics, plots
+from epochline.serving import model_code
+from epochline.tracking import provenance, store
+from epochline.training import model
 
 OUT = Path("floor").resolve()
 
@@ -86,7 +89,7 @@ def _log_datasets(tables: dict[str, pd.DataFrame]) -> None:
 def _evaluate_and_log(
     params: Params, state: dict[str, torch.Tensor], config: dict[str, Any], test: pd.DataFrame
 ) -> None:
-    answers = serving.answer(state, config, test[[f["name"] for f in config["features"]]])
+    answers = model_code.answer(state, config, test[[f["name"] for f in config["features"]]])
     y = test[params.data.label_column].to_numpy()
     prob, pred = answers["probability"].to_numpy(), answers["label"].to_numpy()
     values = metrics.classification_metrics(y, prob, pred)
@@ -105,7 +108,7 @@ def run(params: Params, device: str) -> None:
     net.x_min.copy_(torch.from_numpy(bounds[0]))
     net.x_span.copy_(torch.from_numpy(np.where(bounds[1] > bounds[0], bounds[1] - bounds[0], 1.0)))
     config = {
-        "features": specs, "columns": serving.design_columns(specs),
+        "features": specs, "columns": model_code.design_columns(specs),
         "hidden_size": params.train.hidden_size, "threshold": params.evaluate.threshold,
         "label": label, "classes": [0, 1],
     }  # fmt: skip
@@ -115,7 +118,7 @@ def run(params: Params, device: str) -> None:
         params.tracking.experiment_name, artifact_location=(OUT / "mlartifacts").as_uri()
     )
     data_digest = _digest(*tables.values())
-    context = tracking.run_context(params.flat(), data_digest, data_digest)
+    context = store.run_context(params.flat(), data_digest, data_digest)
     with mlflow.start_run(experiment_id=experiment, run_name=context.name, tags=context.tags):
         mlflow.log_params(params.flat())
         provenance.log_files(context.code_changes)
@@ -130,9 +133,9 @@ def run(params: Params, device: str) -> None:
         (OUT / "model.pt").write_bytes(model.checkpoint_bytes(checkpoint))
         example = tables["test"][[f["name"] for f in specs]].head(5)
         state = net.state_dict()
-        uri = tracking.log_model(OUT / "model.pt", example, serving.answer(state, config, example))
+        uri = store.log_model(OUT / "model.pt", example, model_code.answer(state, config, example))
         mlflow.set_tags(
-            {tracking.TAG_MODEL_DIGEST: model.identity(checkpoint), tracking.TAG_MODEL_URI: uri}
+            {store.TAG_MODEL_DIGEST: model.identity(checkpoint), store.TAG_MODEL_URI: uri}
         )
         _evaluate_and_log(params, state, config, tables["test"])
 

@@ -1,8 +1,8 @@
 """The evaluate floor: score the test rows with the trained weights and write the reports.
 
-Reads data/split/test.parquet with pyarrow and models/model.pt (epochline.model's
+Reads data/split/test.parquet with pyarrow and models/model.pt (epochline.training.model's
 checkpoint), runs the network on the raw test features (its scaling is in its buffers),
-computes the same metrics (epochline.metrics) and writes predictions, metrics, ROC points
+computes the same metrics (epochline.evaluation.metrics) and writes predictions, metrics, ROC points
 and the confusion rows under floor/. No MLflow: the stage's reloading of the logged model
 and its logging are what the ratio shows.
 """
@@ -18,8 +18,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import torch
 
-from epochline import metrics, model
-from epochline.params import load_params
+from epochline.core.params import load_params
+from epochline.evaluation import metrics
+from epochline.training import model
 
 OUT = Path("floor")
 

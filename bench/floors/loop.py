@@ -1,10 +1,10 @@
-"""The training floor: a raw SGD loop over preloaded tensors, beside epochline.model.fit.
+"""The training floor: a raw SGD loop over preloaded tensors, beside epochline.training.model.fit.
 
 `python -m bench.floors.loop raw|fit --batch-size B ...` trains on synthetic rows (min-max
 scaled, as normalize would) and reports samples per second (see `throughput`); with
 `--project` it is the train stage's floor: the stage's epochs on its data/split tables.
 Both kinds set the same torch threads and determinism, build the same model
-(epochline.model.build) and optimizer (SGD with momentum). The floor takes the SGD steps
+(epochline.training.model.build) and optimizer (SGD with momentum). The floor takes the SGD steps
 and nothing else; fit also sums each epoch's loss and accuracy and scores the val rows.
 """
 
@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
-from epochline import model, numerics
-from epochline.data import make_synthetic
-from epochline.params import TrainParams, load_params
+from epochline.core import numerics
+from epochline.core.params import TrainParams, load_params
+from epochline.data.sources import make_synthetic
+from epochline.training import model
 
 Tensors = tuple[torch.Tensor, torch.Tensor]
 

@@ -1,6 +1,6 @@
 # The MLflow image ships mlflow alone. The team server also needs Flask-WTF (the basic-auth
 # app), psycopg2 (the PostgreSQL stores) and boto3 (the S3 artifact proxy to MinIO).
-# Versions are the ones requirements.lock pins for the local stack (epochline.teamstack).
+# Versions are the ones requirements.lock pins for the local stack (devtools.teamstack).
 FROM ghcr.io/mlflow/mlflow:v3.17.2
 
 RUN pip install --no-cache-dir \

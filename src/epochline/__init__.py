@@ -2,7 +2,7 @@
 
 import sys
 
-from epochline import numerics as _numerics
+from epochline.core import numerics as _numerics
 
 __version__ = "0.1.0"
 

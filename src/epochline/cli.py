@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from epochline.runner import guard, handle_sigterm, setup_logging
+from epochline.core.runner import guard, handle_sigterm, setup_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 log = logging.getLogger("epochline.cli")
@@ -47,7 +47,7 @@ def retrain(
     Exit 0: done (promoted, kept or nothing new); 1: failed (a stage, store, git);
     2: bad params or arguments; 75: skipped, another retrain is running.
     """
-    from epochline.retrain import retrain as run_retrain
+    from epochline.retrain.loop import retrain as run_retrain
 
     outcome = guard(lambda: run_retrain(commit=commit, push=push))
     typer.echo(outcome.summary)
@@ -62,7 +62,7 @@ def rollback(
     Exit 0: done; 1: no previous-champion, or the store failed;
     75: skipped, a retrain is running.
     """
-    from epochline.retrain import rollback as run_rollback
+    from epochline.retrain.loop import rollback as run_rollback
 
     typer.echo(guard(lambda: run_rollback(reason)))
 
@@ -102,8 +102,8 @@ def new_batch(
     seed: Annotated[int | None, typer.Option(help="batch seed; default: the batch number")] = None,
 ) -> None:
     """Write a new labelled synthetic batch into the incoming folder (data.incoming_dir)."""
-    from epochline.batches import write_batch
-    from epochline.params import load_params
+    from epochline.core.params import load_params
+    from epochline.data.batches import write_batch
 
     path = guard(lambda: write_batch(load_params().data, rows, drift, seed))
     typer.echo(f"new-batch: wrote {rows} rows to {path}")
@@ -113,8 +113,8 @@ def new_batch(
 def baselines() -> None:
     """Compare the network with yardsticks on the same split: the majority class and a
     scikit-learn logistic regression fitted on the same training rows (run after repro)."""
-    from epochline.baselines import against_pipeline
-    from epochline.params import load_params
+    from epochline.core.params import load_params
+    from epochline.evaluation.baselines import against_pipeline
 
     typer.echo(guard(lambda: against_pipeline(load_params())))
 
@@ -128,7 +128,7 @@ def predict(
     ] = None,
 ) -> None:
     """Score a file of raw rows with the champion (or --model) and write probability, label."""
-    from epochline.predicting import predict_file
+    from epochline.serving.predict import predict_file
 
     count, uri = guard(lambda: predict_file(input, output, model))
     typer.echo(f"predict: scored {count} rows with {uri} -> {output}")

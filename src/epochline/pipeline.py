@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from epochline import paths, report, tracking
-from epochline.errors import Failed
-from epochline.files import read_json
-from epochline.params import load_params
+from epochline.core import paths
+from epochline.core.errors import Failed
+from epochline.core.files import read_json
+from epochline.core.params import load_params
+from epochline.retrain import report
 from epochline.tools import dvc_repro
+from epochline.tracking import store
 
 log = logging.getLogger(__name__)
 
@@ -17,16 +19,16 @@ class RunIncomplete(Failed):
     """evaluate ran again, and the model's run still lacks what it logs."""
 
 
-def evaluation_missing(trained: tracking.TrainedModel) -> list[str]:
+def evaluation_missing(trained: store.TrainedModel) -> list[str]:
     """What evaluate logs that the model's run lacks: test metrics, the description."""
     tested = read_json(paths.METRICS, "test metrics")
-    run = tracking.client().get_run(trained.run_id)
+    run = store.client().get_run(trained.run_id)
     logged = run.data.metrics
     scores = {k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")}
     missing = [f"test_{k}" for k, v in tested.items() if _is_score(v) and k not in scores]
-    headline = all(k in scores for k in tracking.HEADLINE_METRICS)
-    description = run.data.tags.get(tracking.TAG_DESCRIPTION)
-    if not headline or description != tracking.describe(trained, scores):
+    headline = all(k in scores for k in store.HEADLINE_METRICS)
+    description = run.data.tags.get(store.TAG_DESCRIPTION)
+    if not headline or description != store.describe(trained, scores):
         missing.append("the description with its test metrics")
     return missing
 
@@ -35,7 +37,7 @@ def _is_score(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def trained_here(experiment_id: str) -> tracking.TrainedModel:
+def trained_here(experiment_id: str) -> store.TrainedModel:
     """The pipeline's model as this store knows it, its run complete: trained again if the
     store lacks it, evaluated again if its run lacks evaluate's part.
 
@@ -46,11 +48,11 @@ def trained_here(experiment_id: str) -> tracking.TrainedModel:
     found evaluate's inputs unchanged (their bytes are what an earlier store's run gave).
     """
     try:
-        trained = tracking.pipeline_model(experiment_id)
-    except tracking.ModelNotInStore as exc:
+        trained = store.pipeline_model(experiment_id)
+    except store.ModelNotInStore as exc:
         log.warning("%s: training it again against this store", exc)
         dvc_repro("--force", "--downstream", "train")
-        trained = tracking.pipeline_model(experiment_id)
+        trained = store.pipeline_model(experiment_id)
     missing = evaluation_missing(trained)
     if missing:
         log.warning("run %s lacks %s: evaluating it again", trained.run_id, ", ".join(missing))
@@ -58,7 +60,7 @@ def trained_here(experiment_id: str) -> tracking.TrainedModel:
         missing = evaluation_missing(trained)
         if missing:
             raise RunIncomplete(
-                f"run {trained.run_id} in {tracking.safe_uri(tracking.tracking_uri())} still "
+                f"run {trained.run_id} in {store.safe_uri(store.tracking_uri())} still "
                 f"lacks {', '.join(missing)} after evaluate ran again; see evaluate's log above"
             )
     return trained
@@ -67,8 +69,8 @@ def trained_here(experiment_id: str) -> tracking.TrainedModel:
 def repro_with_summary() -> str:
     params = load_params()
     remote = dvc_repro()
-    experiment_id = tracking.connect(params.tracking)
+    experiment_id = store.connect(params.tracking)
     trained = trained_here(experiment_id)
     metrics = read_json(paths.METRICS, "test metrics")
-    link = tracking.where_runs_are(experiment_id)
+    link = store.where_runs_are(experiment_id)
     return report.pipeline_summary(metrics, trained.run_name, trained.run_id, link, remote)

@@ -29,10 +29,13 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from epochline import model, paths, provenance, tracking
-from epochline.errors import UserError, first_line
-from epochline.params import load_params
+from epochline.core import paths
+from epochline.core.errors import UserError, first_line
+from epochline.core.params import load_params
 from epochline.tools import PUSH_HINT, ToolFailed, dvc_remote, run_tool
+from epochline.tracking import provenance
+from epochline.tracking import store as tracking
+from epochline.training import model
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from epochline.errors import USER_ERROR, Failed
-from epochline.runner import parent_death_signal
+from epochline.core.errors import USER_ERROR, Failed
+from epochline.core.runner import parent_death_signal
 
 # DVC ends every repro that ran a stage with this hint, remote or not.
 PUSH_HINT = "Use `dvc push` to send your updates to remote storage."

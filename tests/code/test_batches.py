@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epochline.batches import next_batch_number, write_batch
-from epochline.data import feature_names, make_synthetic
-from epochline.errors import UserError
-from epochline.params import DataParams
-from epochline.schema import LabelCoder, conform, infer
+from epochline.core.errors import UserError
+from epochline.core.params import DataParams
+from epochline.data.batches import next_batch_number, write_batch
+from epochline.data.schema import LabelCoder, conform, infer
+from epochline.data.sources import feature_names, make_synthetic
 
 INCOMING = "data/incoming"
 PARAMS = DataParams(incoming_dir=INCOMING)

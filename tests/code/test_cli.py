@@ -10,10 +10,10 @@ import pytest
 from mlflow.exceptions import MlflowException
 from typer.testing import CliRunner
 
-from epochline import errors
 from epochline.cli import app
-from epochline.lock import LockBusy, exclusive
-from epochline.runner import guard
+from epochline.core import errors
+from epochline.core.runner import guard
+from epochline.retrain.lock import LockBusy, exclusive
 
 
 @pytest.fixture

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from epochline.compare import Scores, _label_metric, decide, metric_value, paired_differences
-from epochline.params import RetrainParams
+from epochline.core.params import RetrainParams
+from epochline.retrain.compare import (
+    Scores,
+    _label_metric,
+    decide,
+    metric_value,
+    paired_differences,
+)
 
 RULE = RetrainParams()  # accuracy, min_delta 0.01, min_metric 0.7, 95%, 2000 samples, seed 42
 

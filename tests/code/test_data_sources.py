@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from epochline.data import feature_names, load_raw, make_synthetic, table_files
-from epochline.errors import UserError
-from epochline.params import DataParams
+from epochline.core.errors import UserError
+from epochline.core.params import DataParams
+from epochline.data.sources import feature_names, load_raw, make_synthetic, table_files
 
 FEATURES = feature_names(3)
 
@@ -399,7 +399,7 @@ def test_a_range_overflowing_float64_names_the_file_and_row_holding_the_value(
         def base_with_low(*args: Any, **kwargs: Any) -> pd.DataFrame:
             return _with("x1", 1, base_low)(make_synthetic(*args, **kwargs)).astype({"x1": float})
 
-        monkeypatch.setattr("epochline.data.make_synthetic", base_with_low)
+        monkeypatch.setattr("epochline.data.sources.make_synthetic", base_with_low)
     batch = _base(20, seed=5).astype({"x1": float})
     for row, value in batch_values.items():
         batch.loc[row, "x1"] = value

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epochline.data import feature_names, make_synthetic
-from epochline.drift import PSI_WARN, feature_drift, label_shift, psi
+from epochline.data.sources import feature_names, make_synthetic
+from epochline.retrain.drift import PSI_WARN, feature_drift, label_shift, psi
 
 N = 3000
 

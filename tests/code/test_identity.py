@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from epochline import model
-from epochline.files import write_bytes
+from epochline.core.files import write_bytes
+from epochline.training import model
 
 CONFIG = {"features": ["x0", "x1", "x2"], "hidden_size": 4, "threshold": 0.5, "label": "label"}
 
@@ -31,7 +31,7 @@ def test_the_same_model_saved_under_two_names_gives_the_same_bytes(tmp_path: Pat
 
 def test_checkpoint_bytes_are_the_same_in_another_process(tmp_path: Path) -> None:
     script = (
-        "import sys; from epochline import model; from tests.code.test_identity import _data; "
+        "import sys; from epochline.training import model; from tests.code.test_identity import _data; "
         "sys.stdout.buffer.write(model.checkpoint_bytes(_data()))"
     )
     root = Path(__file__).resolve().parents[2]

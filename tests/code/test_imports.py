@@ -40,7 +40,7 @@ def test_data_stages_do_not_import_torch_or_mlflow(
 
 def test_probe_sees_what_a_module_imports(tmp_path: Path, user_env: dict[str, str]) -> None:
     # Guards the check itself, cheaply: params is known to import yaml and pydantic.
-    seen = _imported(["epochline.params"], ("yaml", "pydantic", "torch"), tmp_path, user_env)
+    seen = _imported(["epochline.core.params"], ("yaml", "pydantic", "torch"), tmp_path, user_env)
     assert "yaml" in seen
     assert "pydantic" in seen
     assert "torch" not in seen

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from mlflow.types.schema import AnyType
 
-from epochline.predicting import model_rows
-from epochline.scoring import ANY
-from epochline.serving import InputError, design
-from epochline.tracking import input_kinds, model_signature
+from epochline.serving.model_code import InputError, design
+from epochline.serving.predict import model_rows
+from epochline.serving.scoring import ANY
+from epochline.tracking.store import input_kinds, model_signature
 
 FEATURES = [
     {"name": "mass", "kind": "numeric", "fill": 4000.0, "indicator": True},

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from epochline.errors import UserError
-from epochline.lock import LockBusy, exclusive
+from epochline.core.errors import UserError
+from epochline.retrain.lock import LockBusy, exclusive
 
 # Each holder takes the lock named by argv[1]; argv[2] says how it leaves the block.
 HOLDER = """
 import os, signal, sys, time
 from pathlib import Path
-from epochline.lock import exclusive
+from epochline.retrain.lock import exclusive
 
 with exclusive(Path(sys.argv[1])):
     print("held", flush=True)
@@ -118,7 +118,7 @@ def test_stale_lock_of_a_killed_holder_is_taken_over(
     dead = json.loads(_note(lock).read_text())
     assert dead["pid"] == proc.pid  # the note outlives its holder
 
-    with caplog.at_level(logging.WARNING, logger="epochline.lock"), exclusive(lock):
+    with caplog.at_level(logging.WARNING, logger="epochline.retrain.lock"), exclusive(lock):
         assert json.loads(_note(lock).read_text())["pid"] == os.getpid()
 
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -138,7 +138,7 @@ def test_normal_exit_removes_the_holder_note(lock: Path) -> None:
 
 
 def test_a_clean_lock_takes_no_warning(lock: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="epochline.lock"):
+    with caplog.at_level(logging.WARNING, logger="epochline.retrain.lock"):
         for _ in range(2):  # released, then taken again without a stale note
             with exclusive(lock):
                 note = json.loads(_note(lock).read_text())

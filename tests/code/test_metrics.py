@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from epochline import metrics
+from epochline.evaluation import metrics
 
 # Six rows: two true positives, one false positive, one false negative, two true negatives.
 Y = np.array([1, 1, 0, 1, 0, 0])

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from epochline import numerics, serving
+from epochline.core import numerics
+from epochline.serving import model_code
 from tests.conftest import tool_env
 
 
@@ -41,7 +42,7 @@ def test_importing_epochline_makes_torch_load_its_baseline_kernels() -> None:
 
 
 def test_fast_gives_back_the_users_own_settings_before_torch_loads() -> None:
-    before = "import epochline\nfrom epochline import numerics\nnumerics.select('fast')"
+    before = "import epochline\nfrom epochline.core import numerics\nnumerics.select('fast')"
     got = _python(_REPORT.format(before=before), ATEN_CPU_CAPABILITY="avx2")
     assert got["capability"] == "AVX2"
     assert got["env"] == {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": None}
@@ -55,7 +56,7 @@ def test_a_child_of_an_epochline_process_restores_the_users_settings_too() -> No
     assert parent["env"]["ATEN_CPU_CAPABILITY"] == "default"
     code = (
         "import epochline, json, os, subprocess, sys\n"
-        "child = 'import epochline\\nfrom epochline import numerics\\nnumerics.select(\"fast\")'"
+        "child = 'import epochline\\nfrom epochline.core import numerics\\nnumerics.select(\"fast\")'"
         "\nchild += '\\nimport os, torch; print(torch.backends.cpu.get_cpu_capability(),"
         ' os.environ.get("ATEN_CPU_CAPABILITY"))\'\n'
         "out = subprocess.run([sys.executable, '-c', child], capture_output=True, text=True)\n"
@@ -66,7 +67,7 @@ def test_a_child_of_an_epochline_process_restores_the_users_settings_too() -> No
 
 def test_asking_for_other_numerics_after_torch_loaded_is_an_error() -> None:
     code = (
-        "import epochline, torch, json\nfrom epochline import numerics\n"
+        "import epochline, torch, json\nfrom epochline.core import numerics\n"
         "numerics.select('portable')\n"
         "try:\n    numerics.select('fast')\nexcept numerics.NumericsError as e:\n"
         "    print(json.dumps(str(e)))"
@@ -76,7 +77,7 @@ def test_asking_for_other_numerics_after_torch_loaded_is_an_error() -> None:
 
 def test_torch_loaded_before_epochline_fails_the_portable_check() -> None:
     code = (
-        "import torch, json\nfrom epochline import numerics\n"
+        "import torch, json\nfrom epochline.core import numerics\n"
         "try:\n    numerics.check('portable')\nexcept numerics.NumericsError as e:\n"
         "    print(json.dumps(str(e)))"
     )
@@ -84,8 +85,8 @@ def test_torch_loaded_before_epochline_fails_the_portable_check() -> None:
 
 
 def test_the_logged_models_own_copy_of_the_settings_is_the_same() -> None:
-    # serving.py imports nothing from epochline (it is the logged model's code).
-    assert serving.PORTABLE_CPU == numerics.PORTABLE_CPU
+    # serving/model_code.py imports nothing from epochline (it is the logged model's code).
+    assert model_code.PORTABLE_CPU == numerics.PORTABLE_CPU
 
 
 @pytest.mark.parametrize("mode", numerics.MODES)

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epochline import model
-from epochline.data import load_parts, load_raw
-from epochline.errors import UserError
-from epochline.params import DataParams, SplitParams, parse_text
-from epochline.preprocessing import Preprocessor
-from epochline.schema import CATEGORICAL, NUMERIC
-from epochline.serving import answer
-from epochline.splitting import assign, key_columns
+from epochline.core.errors import UserError
+from epochline.core.params import DataParams, SplitParams, parse_text
+from epochline.data.preprocessing import Preprocessor
+from epochline.data.schema import CATEGORICAL, NUMERIC
+from epochline.data.sources import load_parts, load_raw
+from epochline.data.splitting import assign, key_columns
+from epochline.serving.model_code import answer
+from epochline.training import model
 
 SOURCE = "data/external/animals.csv"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from epochline.errors import UserError
-from epochline.params import (
+from epochline.core.errors import UserError
+from epochline.core.params import (
     DataParams,
     EvaluateParams,
     Params,

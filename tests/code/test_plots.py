@@ -6,7 +6,7 @@ import io
 
 from matplotlib.figure import Figure
 
-from epochline import plots
+from epochline.evaluation import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

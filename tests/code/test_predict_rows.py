@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epochline.errors import UserError
-from epochline.predicting import model_rows, output_table
+from epochline.core.errors import UserError
+from epochline.serving.predict import model_rows, output_table
 
 INPUTS = [("x0", "double"), ("x1", "double"), ("island", "string")]
 

@@ -12,8 +12,8 @@ import termios
 
 import pytest
 
-from epochline.model import EpochMetrics
-from epochline.progress import EpochProgress
+from epochline.training.model import EpochMetrics
+from epochline.training.progress import EpochProgress
 
 EPOCH = EpochMetrics(
     epoch=2, train_loss=0.51234, train_accuracy=0.7506, val_loss=0.49876, val_accuracy=0.8004

@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from bench.project import git
-from epochline import provenance
+from epochline.tracking import provenance
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,16 @@ from collections.abc import Iterator
 import pytest
 from mlflow.tracking import MlflowClient
 
-from epochline.compare import KEPT, PROMOTED
-from epochline.registry import CHALLENGER, CHAMPION, PREVIOUS, Registry, Tag, tag_name, tag_of
+from epochline.retrain.compare import KEPT, PROMOTED
+from epochline.tracking.registry import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS,
+    Registry,
+    Tag,
+    tag_name,
+    tag_of,
+)
 
 _names = itertools.count()
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from epochline import tracking
-from epochline.errors import UserError
-from epochline.registry import CHAMPION, Registry
+from epochline.core.errors import UserError
 from epochline.reproduce import CannotRebuild, reproduce
+from epochline.tracking import store
+from epochline.tracking.registry import CHAMPION, Registry
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -24,10 +24,10 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     (root / "params.yaml").write_text("{}\n")
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.create_experiment("e", artifact_location=(root / "a").as_uri())
-    unfinished = client.create_run(experiment, tags={tracking.TAG_GIT_COMMIT: COMMIT})
+    unfinished = client.create_run(experiment, tags={store.TAG_GIT_COMMIT: COMMIT})
     dirty = client.create_run(experiment, tags={
-        tracking.TAG_GIT_COMMIT: COMMIT, tracking.TAG_GIT_DIRTY: "true",
-        tracking.TAG_MODEL_URI: "models:/m-0123", tracking.TAG_MODEL_DIGEST: "d" * 16,
+        store.TAG_GIT_COMMIT: COMMIT, store.TAG_GIT_DIRTY: "true",
+        store.TAG_MODEL_URI: "models:/m-0123", store.TAG_MODEL_DIGEST: "d" * 16,
     })  # fmt: skip
     registry = Registry(client, "dirty-model")
     registry.register("file:///models/1", dirty.info.run_id, "d" * 16)

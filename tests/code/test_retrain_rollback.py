@@ -1,4 +1,4 @@
-"""`epochline rollback` as retrain.py runs it, against a real SQLite MLflow store in a
+"""`epochline rollback` as retrain/loop.py runs it, against a real SQLite MLflow store in a
 project folder: the champion moves back, a registry with nowhere to go back to is left as it
 was, and a rollback never runs beside a retrain."""
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from epochline import retrain
-from epochline.compare import PROMOTED
-from epochline.lock import LockBusy, exclusive
-from epochline.registry import CHAMPION, PREVIOUS, Registry, Tag
+from epochline.retrain import loop
+from epochline.retrain.compare import PROMOTED
+from epochline.retrain.lock import LockBusy, exclusive
+from epochline.tracking.registry import CHAMPION, PREVIOUS, Registry, Tag
 
 NAME = "epochline-classifier"  # params.yaml's default registered_model_name
 
@@ -45,7 +45,7 @@ def _registry(project: Path, champion: int, previous: int | None) -> Registry:
 
 def test_rollback_restores_the_previous_champion_and_says_so(project: Path) -> None:
     registry = _registry(project, champion=3, previous=2)
-    said = retrain.rollback("drifted")
+    said = loop.rollback("drifted")
     assert said == "rollback: champion v3 -> v2; previous-champion v1; reason: drifted"
     assert str(registry.alias(CHAMPION).version) == "2"
     assert str(registry.alias(PREVIOUS).version) == "1"
@@ -53,8 +53,8 @@ def test_rollback_restores_the_previous_champion_and_says_so(project: Path) -> N
 
 def test_rollback_with_no_previous_champion_changes_nothing(project: Path) -> None:
     registry = _registry(project, champion=1, previous=None)
-    with pytest.raises(retrain.RetrainFailed) as failed:
-        retrain.rollback("drifted")
+    with pytest.raises(loop.RetrainFailed) as failed:
+        loop.rollback("drifted")
     assert str(failed.value) == (
         f"rollback of {NAME}: needs both a champion and a previous-champion; nothing changed"
     )
@@ -64,5 +64,5 @@ def test_rollback_with_no_previous_champion_changes_nothing(project: Path) -> No
 def test_rollback_waits_for_no_retrain_it_refuses(project: Path) -> None:
     registry = _registry(project, champion=2, previous=1)
     with exclusive(project / ".epochline-retrain.lock"), pytest.raises(LockBusy):
-        retrain.rollback("drifted")  # a retrain holds the lock: it may be promoting
+        loop.rollback("drifted")  # a retrain holds the lock: it may be promoting
     assert str(registry.alias(CHAMPION).version) == "2"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from epochline import tracking
 from epochline.pipeline import evaluation_missing
+from epochline.tracking import store as tracking
 
 TESTED = {"accuracy": 0.89, "f1": 0.894231, "roc_auc": 0.953558, "confusion_matrix": [[1, 0]]}
 DESCRIBED = "the description with its test metrics"

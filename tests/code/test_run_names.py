@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from epochline.params import Params
-from epochline.tracking import batch_changes, params_changes, run_context
+from epochline.core.params import Params
+from epochline.tracking.store import batch_changes, params_changes, run_context
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epochline import model, tracking
-from epochline.data import load_parts
-from epochline.params import DataParams, Params
-from epochline.preprocessing import Preprocessor
-from epochline.scoring import ANY, LoggedModel
-from epochline.serving import answer
+from epochline.core.params import DataParams, Params
+from epochline.data.preprocessing import Preprocessor
+from epochline.data.sources import load_parts
+from epochline.serving.model_code import answer
+from epochline.serving.scoring import ANY, LoggedModel
+from epochline.tracking import store
+from epochline.training import model
 
 
 def _table(n: int = 80) -> pd.DataFrame:
@@ -50,7 +51,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any
         example = rows.head(5)
         mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")  # put back by tests/conftest.py
         with mlflow.start_run():
-            uri = tracking.log_model(
+            uri = store.log_model(
                 root / "model.pt", example, answer(net.state_dict(), checkpoint["config"], example)
             )
     return uri, checkpoint, rows

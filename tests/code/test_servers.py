@@ -1,4 +1,4 @@
-"""tests/servers.py, which the slow tiers start real servers with: a chatty server does not
+"""devtools/servers.py, which the slow tiers start real servers with: a chatty server does not
 stall, stopping it stops its workers, and a port it hands out is claimed from other runs."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
-from tests.servers import _CLAIMS, free_port, release_port, serving
+from devtools.servers import _CLAIMS, free_port, release_port, serving
 
 # A server that writes 1 MiB before it listens, and starts a worker that would outlive it.
 SERVER = textwrap.dedent("""

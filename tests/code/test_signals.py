@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from epochline import runner
+from epochline.core import runner
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from epochline import paths
-from epochline.data import make_synthetic
-from epochline.params import SplitParams, load_params
-from epochline.splitting import TEST, TRAIN, VAL, assign, key_columns, uniform_keys
+from epochline.core import paths
+from epochline.core.params import SplitParams, load_params
+from epochline.data.sources import make_synthetic
+from epochline.data.splitting import TEST, TRAIN, VAL, assign, key_columns, uniform_keys
 from epochline.stages import split
 
 from .conftest import write_params

@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epochline.data import make_synthetic
-from epochline.errors import UserError
-from epochline.files import write_json, write_parquet, write_with
-from epochline.params import parse_params
-from epochline.schema import infer
-from epochline.splitting import TRAIN, assign
+from epochline.core.errors import UserError
+from epochline.core.files import write_json, write_parquet, write_with
+from epochline.core.params import parse_params
+from epochline.data.schema import infer
+from epochline.data.sources import make_synthetic
+from epochline.data.splitting import TRAIN, assign
 from epochline.stages import normalize, split
 
 from .conftest import StageRunner, write_params

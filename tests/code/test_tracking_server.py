@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from epochline import tracking
-from epochline.errors import TrackingUnavailable
-from epochline.params import TrackingParams
+from epochline.core.errors import TrackingUnavailable
+from epochline.core.params import TrackingParams
+from epochline.tracking import store
 
 
 @pytest.fixture
@@ -55,9 +55,9 @@ def test_a_server_that_never_answers_fails_in_seconds(
     # No bound on the time here (tests check behaviour): a probe without its timeout would
     # hang this test, and the message names the timeout the probe gave up after.
     with pytest.raises(TrackingUnavailable) as caught:
-        tracking.connect(TrackingParams())
+        store.connect(TrackingParams())
     message = str(caught.value)
-    assert f"does not answer within {tracking.PROBE_TIMEOUT_S} s" in message
+    assert f"does not answer within {store.PROBE_TIMEOUT_S} s" in message
     assert f"http://127.0.0.1:{silent_server} does not answer" in message
     assert "s3cret-pw" not in message and "\n" not in message
 
@@ -66,7 +66,7 @@ def test_credentials_move_from_the_uri_to_mlflows_variables(
     clean_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://trainer:p%40ss@127.0.0.1:1/")
-    clean = tracking._credentials_out_of_uri(tracking.tracking_uri())
+    clean = store._credentials_out_of_uri(store.tracking_uri())
     assert clean == "http://127.0.0.1:1/" == os.environ["MLFLOW_TRACKING_URI"]
     assert os.environ["MLFLOW_TRACKING_USERNAME"] == "trainer"
     assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "p@ss"
@@ -76,7 +76,7 @@ def test_credentials_already_in_the_environment_win(
     clean_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "from-env")
-    assert tracking._credentials_out_of_uri("https://a:b@mlflow.example/") == (
+    assert store._credentials_out_of_uri("https://a:b@mlflow.example/") == (
         "https://mlflow.example/"
     )
     assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "from-env"
@@ -91,4 +91,4 @@ def test_credentials_already_in_the_environment_win(
     ],
 )
 def test_safe_uri_drops_credentials(uri: str, shown: str) -> None:
-    assert tracking.safe_uri(uri) == shown
+    assert store.safe_uri(uri) == shown

@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from epochline import distributed, model, tables
-from epochline.errors import UserError
-from epochline.params import TrainParams, parse_params
+from epochline.core.errors import UserError
+from epochline.core.params import TrainParams, parse_params
+from epochline.data import tables
+from epochline.training import distributed, model
 
 
 @pytest.mark.parametrize(("rows", "world"), [(10, 3), (7, 2), (1, 4), (1000, 8)])

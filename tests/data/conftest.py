@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from epochline.params import Params, load_params
+from epochline.core.params import Params, load_params
 from epochline.stages import load, normalize, split
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from epochline import paths
-from epochline.data import feature_names
-from epochline.splitting import TEST, TRAIN, VAL, assign, key_columns
+from epochline.core import paths
+from epochline.data.sources import feature_names
+from epochline.data.splitting import TEST, TRAIN, VAL, assign, key_columns
 
 from .conftest import PipelineRun
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from epochline.model import from_checkpoint, to_tensors
+from epochline.training.model import from_checkpoint, to_tensors
 from tests.conftest import SMALL, copy_project, run, store, trained_run
 
 pytestmark = pytest.mark.slow

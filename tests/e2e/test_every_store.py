@@ -14,9 +14,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from bench.project import set_params
+from devtools.servers import serving
 from tests.conftest import copy_project, run, tool_env
 from tests.e2e.test_pipeline import EPOCHS, PER_EPOCH, TEST_METRICS, ran_stages
-from tests.servers import serving
 
 pytestmark = pytest.mark.slow
 

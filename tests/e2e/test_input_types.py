@@ -21,11 +21,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
 
-from epochline.scoring import LoggedModel
+from devtools.servers import serving
+from epochline.serving.scoring import LoggedModel
 from tests.conftest import run, tool_env, trained_run
 from tests.e2e.test_real_tables import own_data_project
 from tests.e2e.test_serving import post
-from tests.servers import serving
 
 pytestmark = pytest.mark.slow
 
@@ -225,7 +225,7 @@ def test_a_model_logged_with_declared_types_still_loads_and_scores(
     with mlflow.start_run(experiment_id="0"):
         info = mlflow.pyfunc.log_model(
             name="declared",
-            python_model=str(project / "src/epochline/serving.py"),
+            python_model=str(project / "src/epochline/serving/model_code.py"),
             artifacts={"checkpoint": str(project / "models/model.pt")},
             signature=infer_signature(example, penguins.model.predict(example)),
             input_example=example,

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from epochline.baselines import yardsticks
-from epochline.params import load_params
-from epochline.schema import Schema
-from epochline.splitting import TRAIN, assign, key_columns
+from devtools.servers import serving
+from epochline.core.params import load_params
+from epochline.data.schema import Schema
+from epochline.data.splitting import TRAIN, assign, key_columns
+from epochline.evaluation.baselines import yardsticks
 from tests.conftest import REPO, copy_project, run, tool_env, trained_run
 from tests.e2e.test_serving import post
-from tests.servers import serving
 
 pytestmark = pytest.mark.slow
 

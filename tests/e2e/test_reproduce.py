@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from epochline.model import checkpoint_bytes
+from epochline.training.model import checkpoint_bytes
 from tests.conftest import copy_project, run, store, trained_run, workspace_restored
 
 pytestmark = pytest.mark.slow
@@ -127,10 +127,10 @@ def test_a_run_that_cannot_be_rebuilt_says_why(
 
 def test_a_run_from_changed_code_cannot_be_rebuilt(tmp_path: Path) -> None:
     project = copy_project(tmp_path / "project")
-    code = project / "src/epochline/metrics.py"  # committed in the project, then changed
+    code = project / "src/epochline/evaluation/metrics.py"  # committed in the project, then changed
     code.write_text(code.read_text() + "\n# a change nobody committed\n")
     assert run(["git", "status", "--porcelain"], project).stdout.strip() == (
-        "M src/epochline/metrics.py"
+        "M src/epochline/evaluation/metrics.py"
     )
     run(["epochline", "repro"], project)
     trained = trained_run(project)

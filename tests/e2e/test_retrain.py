@@ -182,7 +182,7 @@ def test_lock_left_by_a_killed_retrain_is_taken_over_with_a_warning(tmp_path: Pa
     killer = (
         "import os, signal\n"
         "from pathlib import Path\n"
-        "from epochline.lock import exclusive\n"
+        "from epochline.retrain.lock import exclusive\n"
         "with exclusive(Path('.epochline-retrain.lock')):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
     )

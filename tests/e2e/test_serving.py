@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from devtools.servers import serving
 from tests.conftest import copy_project, run, tool_env, trained_run
-from tests.servers import serving
 
 pytestmark = pytest.mark.slow
 

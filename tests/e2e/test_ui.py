@@ -18,8 +18,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
+from devtools.servers import serving
 from tests.conftest import copy_project, missing_tool, run, tool_env
-from tests.servers import serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

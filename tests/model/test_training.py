@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 import torch
 
-from epochline import model
-from epochline.data import assemble, load_parts
-from epochline.distributed import World
-from epochline.params import Params
-from epochline.preprocessing import Preprocessor
-from epochline.schema import Schema
-from epochline.serving import design
-from epochline.splitting import TEST, TRAIN, VAL, assign, is_train, key_columns
+from epochline.core.params import Params
+from epochline.data.preprocessing import Preprocessor
+from epochline.data.schema import Schema
+from epochline.data.sources import assemble, load_parts
+from epochline.data.splitting import TEST, TRAIN, VAL, assign, is_train, key_columns
+from epochline.serving.model_code import design
+from epochline.training import model
+from epochline.training.distributed import World
 
 DEFAULTS = Params()
 
@@ -160,8 +160,8 @@ def test_checkpoint_round_trips_without_unpickling_objects(tables: Tables) -> No
 
 
 def test_served_forward_pass_equals_the_trained_module(tables: Tables) -> None:
-    # serving.py is self-contained (it must not import epochline); pin it to the module.
-    from epochline.serving import answer, probability
+    # serving/model_code.py is self-contained (it must not import epochline); pin it to the module.
+    from epochline.serving.model_code import answer, probability
 
     trained = train(tables, epochs=2)
     matrix = design(trained.config["features"], tables.test)

@@ -1,5 +1,5 @@
 """A real team stack per module: PostgreSQL, an S3 server (moto) and `mlflow server` with
-basic auth, all on 127.0.0.1, started by epochline.teamstack and stopped after the module."""
+basic auth, all on 127.0.0.1, started by devtools.teamstack and stopped after the module."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import boto3
 import pytest
 from mlflow.tracking import MlflowClient
 
-from epochline import teamstack
-from epochline.teamstack import Credentials, Stack
+from devtools import teamstack
+from devtools.teamstack import Credentials, Stack
 from tests.conftest import copy_project, missing_tool, run, tool_env
 
 # Every request to a basic-auth server checks the password hash (~0.5 s here), so each

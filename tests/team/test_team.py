@@ -10,7 +10,7 @@ import mlflow
 import psycopg2
 import pytest
 
-from epochline.teamstack import Stack
+from devtools.teamstack import Stack
 from tests.conftest import run, tool_env
 from tests.team.conftest import (
     EPOCHS,

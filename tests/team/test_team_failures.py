@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from epochline.teamstack import Stack
+from devtools.teamstack import Stack
 from tests.conftest import tool_env
 from tests.team.conftest import bucket_keys, client, team_project, team_run, user_env, with_remote
 

@@ -1,4 +1,4 @@
-"""`python -m epochline.teamstack up | env | down`, the commands a person types (and `make
+"""`python -m devtools.teamstack up | env | down`, the commands a person types (and `make
 team-up`/`team-down` run): what `up` prints is what works against the stack it started."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ print("buckets:", *(b["Name"] for b in s3.list_buckets()["Buckets"]))
 
 def teamstack(state: Path, command: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "epochline.teamstack", command, "--dir", str(state)],
+        [sys.executable, "-m", "devtools.teamstack", command, "--dir", str(state)],
         env=tool_env(**env), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 
@@ -78,7 +78,7 @@ def test_up_prints_working_exports_env_repeats_them_and_down_stops_everything(
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DVC_REMOTE_ENDPOINT",
     }  # fmt: skip
     assert printed["MLFLOW_TRACKING_USERNAME"] == "trainer"
-    assert f"python -m epochline.teamstack down --dir {state}" in up.stdout
+    assert f"python -m devtools.teamstack down --dir {state}" in up.stdout
 
     used = subprocess.run(
         [sys.executable, "-c", USE], env=tool_env(**printed),

@@ -5,11 +5,13 @@ import logging
 import mlflow
 import pandas as pd
 
-from epochline import metrics, paths, plots, provenance, tracking
-from epochline.files import read_parquet, write_json, write_parquet, write_with
-from epochline.params import load_params
-from epochline.runner import run_main, shielded
-from epochline.scoring import LoggedModel
+from epochline.core import paths
+from epochline.core.files import read_parquet, write_json, write_parquet, write_with
+from epochline.core.params import load_params
+from epochline.core.runner import run_main, shielded
+from epochline.evaluation import metrics, plots
+from epochline.serving.scoring import LoggedModel
+from epochline.tracking import provenance, store
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +20,7 @@ def main() -> None:
     params = load_params()
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
-    trained = tracking.pipeline_model(tracking.connect(params.tracking))
+    trained = store.pipeline_model(store.connect(params.tracking))
 
     # Raw rows through the logged model: what is evaluated is exactly what would be served.
     predictions = LoggedModel(trained.model_uri).score(test)
@@ -39,7 +41,7 @@ def main() -> None:
         mlflow.set_tags(provenance.process_tags())  # RUNNING again, now this process's
         mlflow.log_metrics({f"test_{k}": v for k, v in values.items()})
         # The runs table shows the description: the test metrics without opening the run.
-        mlflow.set_tag(tracking.TAG_DESCRIPTION, tracking.describe(trained, values))
+        mlflow.set_tag(store.TAG_DESCRIPTION, store.describe(trained, values))
         mlflow.log_figure(plots.confusion_figure(matrix), "plots/confusion_matrix.png")
         mlflow.log_figure(plots.roc_figure(roc, values["roc_auc"]), "plots/roc_curve.png")
         mlflow.log_artifact(str(paths.METRICS), "reports")

@@ -2,11 +2,11 @@
 
 import logging
 
-from epochline import paths
-from epochline.data import assemble, load_parts, manifest
-from epochline.files import write_json, write_parquet
-from epochline.params import load_params
-from epochline.runner import run_main
+from epochline.core import paths
+from epochline.core.files import write_json, write_parquet
+from epochline.core.params import load_params
+from epochline.core.runner import run_main
+from epochline.data.sources import assemble, load_parts, manifest
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from epochline import paths, splitting
-from epochline.errors import UserError
-from epochline.files import (
+from epochline.core import paths
+from epochline.core.errors import UserError
+from epochline.core.files import (
     arrow_table,
     read_json,
     read_parquet,
@@ -17,10 +17,11 @@ from epochline.files import (
     write_json,
     write_parquet_slices,
 )
-from epochline.params import load_params
-from epochline.preprocessing import Preprocessor
-from epochline.runner import run_main
-from epochline.schema import Schema
+from epochline.core.params import load_params
+from epochline.core.runner import run_main
+from epochline.data import splitting
+from epochline.data.preprocessing import Preprocessor
+from epochline.data.schema import Schema
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from epochline import paths
-from epochline.errors import UserError
-from epochline.files import parquet_file, parquet_writer
-from epochline.params import SplitParams, load_params
-from epochline.runner import run_main
-from epochline.splitting import PARTS, TEST, TRAIN, VAL, key_columns, part_codes
+from epochline.core import paths
+from epochline.core.errors import UserError
+from epochline.core.files import parquet_file, parquet_writer
+from epochline.core.params import SplitParams, load_params
+from epochline.core.runner import run_main
+from epochline.data.splitting import PARTS, TEST, TRAIN, VAL, key_columns, part_codes
 
 log = logging.getLogger(__name__)
 

@@ -4,15 +4,15 @@ torch loads only after params.yaml is read: `train.numerics` decides which kerne
 and MKL load with (numerics.py).
 """
 
-from epochline import numerics
-from epochline.params import load_params
-from epochline.runner import run_main
+from epochline.core import numerics
+from epochline.core.params import load_params
+from epochline.core.runner import run_main
 
 
 def main() -> None:
     params = load_params()
     numerics.select(params.train.numerics)
-    from epochline import runs  # torch loads here, with the numerics just chosen
+    from epochline.training import runs  # torch loads here, with the numerics just chosen
 
     runs.train_stage(params)
 

@@ -1,0 +1,1 @@
+"""What developers and CI run, never shipped: service stacks, test servers."""

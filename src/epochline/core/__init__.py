@@ -1,0 +1,1 @@
+"""What every stage shares: params, paths, atomic files, the runner, errors, numerics."""

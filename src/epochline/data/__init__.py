@@ -1,0 +1,1 @@
+"""Reading, checking and shaping the tables: sources, schema, preprocessing, splits."""

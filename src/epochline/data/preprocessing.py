@@ -1,0 +1,138 @@
+"""What turns raw rows into network inputs, fitted on training rows only.
+
+Numbers: gaps filled with the training median (plus a 0/1 indicator where the training
+rows had gaps). Categories: one slot per category seen in training (the `max_categories`
+most frequent), one for missing and one for everything else (rarer or unseen values).
+Then every input is min-max scaled. The fitted spec travels inside the model checkpoint;
+serving/model_code.py applies it to raw rows, here and when MLflow serves the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from epochline.core.errors import UserError
+from epochline.data.schema import CATEGORICAL, Schema
+from epochline.serving.model_code import (
+    LIMIT,
+    category_texts,
+    design,
+    design_columns,
+    design_inputs,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _numeric_spec(name: str, values: pd.Series, where: str) -> dict[str, Any]:
+    x = values.to_numpy() if values.dtype == np.float64 else (
+        values.to_numpy(dtype=np.float64, na_value=np.nan))  # fmt: skip
+    gaps = np.isnan(x)
+    if gaps.all():
+        raise UserError(
+            f"{where}: column '{name}' has no value in any of the {len(x)} training rows; "
+            f"allowed: a column with values: add it to data.exclude"
+        )
+    return {"name": name, "kind": "numeric", "fill": float(np.median(x[~gaps])),
+            "indicator": bool(gaps.any())}  # fmt: skip
+
+
+def _categorical_spec(name: str, values: pd.Series, max_categories: int) -> dict[str, Any]:
+    texts = pd.Series(category_texts(values), dtype=object).dropna()
+    counts = texts.value_counts()
+    # Most frequent first; ties by text, so the vocabulary never depends on row order.
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = sorted(text for text, _ in ranked[:max_categories])
+    if len(ranked) > max_categories:
+        log.warning(
+            "column '%s': %d distinct values in the training rows; the %d most frequent get "
+            "their own input (data.max_categories), the other %d share '<other>'",
+            name, len(ranked), max_categories, len(ranked) - max_categories,
+        )  # fmt: skip
+    return {"name": name, "kind": "categorical", "categories": kept}
+
+
+def _scale(x: np.ndarray, low: float, span: float) -> np.ndarray:
+    """Min-max scaled, clipped as the served model clips (serving.LIMIT): a value far
+    outside the training range stays finite in float32 instead of becoming inf."""
+    scaled = (x - low) / span
+    return np.clip(scaled, -LIMIT, LIMIT, out=scaled)
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    features: tuple[dict[str, Any], ...]
+    minimum: tuple[float, ...]
+    maximum: tuple[float, ...]
+
+    @classmethod
+    def fit(
+        cls,
+        train_rows: pd.DataFrame,
+        schema: Schema,
+        max_categories: int,
+        where: str,
+        mask: np.ndarray | None = None,
+    ) -> Preprocessor:
+        """Fitted on `train_rows`, or on the rows of it that `mask` picks: those are taken
+        one column at a time, never as a copy of the whole table."""
+        specs: list[dict[str, Any]] = []
+        low: list[float] = []
+        high: list[float] = []
+        for f in schema.features:
+            values = train_rows[f.name] if mask is None else train_rows[f.name][mask]
+            spec = (
+                _categorical_spec(f.name, values, max_categories)
+                if f.kind == CATEGORICAL
+                else _numeric_spec(f.name, values, where)
+            )
+            inputs = design([spec], pd.DataFrame({f.name: values}, copy=False))
+            specs.append(spec)
+            low += list(inputs.min(axis=0))
+            high += list(inputs.max(axis=0))
+        columns = design_columns(specs)
+        if len(set(columns)) < len(columns):
+            clash = next(c for c in columns if columns.count(c) > 1)
+            raise UserError(f"{where}: two inputs would be named '{clash}'; rename a column")
+        return cls(tuple(specs), tuple(low), tuple(high))
+
+    @property
+    def columns(self) -> list[str]:
+        return design_columns(list(self.features))
+
+    @property
+    def span(self) -> np.ndarray:
+        span = np.asarray(self.maximum) - np.asarray(self.minimum)
+        # A constant input maps to 0 instead of dividing by zero.
+        return np.where(span > 0, span, 1.0)
+
+    def transform(self, rows: pd.DataFrame, dtype: type = np.float64) -> pd.DataFrame:
+        """The scaled network inputs of raw rows, one named column per input.
+
+        Scaled in float64, then stored as `dtype`: float32 gives exactly the tensors the
+        network trains on (they are float32), in half the memory and disk.
+        """
+        # Column by column, the same arithmetic as on the whole matrix, without making it.
+        inputs = zip(design_inputs(list(self.features), rows), self.minimum, self.span, strict=True)
+        scaled: dict[str, np.ndarray] = {
+            name: _scale(x, low, span).astype(dtype, copy=False)
+            for name, (x, low, span) in zip(self.columns, inputs, strict=True)
+        }
+        return pd.DataFrame(scaled, index=rows.index, columns=self.columns, copy=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": [dict(f) for f in self.features],
+            "columns": self.columns,
+            "min": [float(v) for v in self.minimum],
+            "max": [float(v) for v in self.maximum],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
+        return cls(tuple(data["features"]), tuple(data["min"]), tuple(data["max"]))

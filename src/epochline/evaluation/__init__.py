@@ -1,0 +1,1 @@
+"""Judging a model: metrics, plots, baselines."""

@@ -1,0 +1,1 @@
+"""The retrain loop: compare, decide, record, report; drift and the lock."""

@@ -1,0 +1,210 @@
+"""Scheduled retraining: run the pipeline, judge the new model, promote it only if better.
+
+The loop: lock → repair what a killed retrain left → dvc repro → judge → record → promote
+→ commit. The record (decision.py) is built once; recording.py writes it, report.py says it.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+
+from epochline.core import paths
+from epochline.core.errors import Failed
+from epochline.core.files import read_json, read_parquet
+from epochline.core.params import Params, load_params
+from epochline.data import splitting
+from epochline.data.schema import Schema
+from epochline.pipeline import trained_here
+from epochline.retrain import recording, report
+from epochline.retrain.compare import Comparison, Scores, decide, split_changes
+from epochline.retrain.decision import Decision, Provenance, Versions
+from epochline.retrain.drift import BatchDrift, batch_drift
+from epochline.retrain.lock import exclusive
+from epochline.serving.scoring import LoggedModel
+from epochline.tools import dvc_repro, run_tool
+from epochline.tracking import store
+from epochline.tracking.registry import CHAMPION, Registry, Tag, tag_of
+from epochline.tracking.store import TrainedModel
+
+log = logging.getLogger(__name__)
+
+# What --commit records: the pipeline's state plus the git-tracked (uncached) DVC outputs.
+COMMITTED = ["dvc.lock", "params.yaml", "reports/metrics.json", "reports/roc.json",
+             "reports/confusion.csv", "reports/train_history.json"]  # fmt: skip
+UNCHANGED = "unchanged"
+
+
+class RetrainFailed(Failed):
+    pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "promoted", "kept" or "unchanged"
+    summary: str
+    decision: Decision | None = None  # None: unchanged, nothing was judged
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _score(model_uri: str, rows: pd.DataFrame) -> Scores:
+    return Scores.of(LoggedModel(model_uri).score(rows))
+
+
+def _batch_rows(params: Params) -> tuple[list[str], pd.DataFrame, np.ndarray]:
+    """The incoming batch files in the raw table, the table, and each row's batch ('' = base)."""
+    manifest = read_json(paths.RAW_MANIFEST, "raw table manifest")
+    incoming = Path(params.data.incoming_dir)
+    names = [Path(e["file"]).name if Path(e["file"]).parent == incoming else "" for e in manifest]
+    origin = np.repeat(names, [e["rows"] for e in manifest])
+    return [n for n in names if n], read_parquet(paths.RAW, "raw table"), origin
+
+
+def _drift(params: Params, registry: Registry) -> BatchDrift:
+    """Rows of batches that the newest judged version did not see, against the training
+    rows of the rest."""
+    judged = registry.newest_judged()
+    seen = tag_of(judged, Tag.BATCHES).split(",") if judged else []
+    batches, raw, origin = _batch_rows(params)
+    new_batches = [b for b in batches if b not in seen]
+    is_new = np.isin(origin, new_batches)
+    if not is_new.any():
+        return BatchDrift.nothing_new(batches)
+    schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
+    is_reference = splitting.is_train(raw, schema.id_column, params.split) & ~is_new
+    return batch_drift(batches, new_batches, raw[is_reference], raw[is_new], origin[is_new], schema)
+
+
+def _held_out_elsewhere(champion_run_id: str | None, params: Params) -> str | None:
+    """Why the champion's held-out rows are not today's, if they are not."""
+    if champion_run_id is None:
+        return None
+    # A key that a champion's run does not hold is newer than that run: it had the default.
+    then = {k: str(v) for k, v in Params().flat().items()}
+    then.update(mlflow.get_run(champion_run_id).data.params)
+    now = {k: str(v) for k, v in params.flat().items()}
+    return split_changes(then, now)
+
+
+def _judge(
+    params: Params, registry: Registry, champion: ModelVersion | None, trained: TrainedModel
+) -> Comparison:
+    """Both models, raw rows in, on the same current test rows; nothing is written."""
+    test = read_parquet(paths.TEST, "test table")
+    label = params.data.label_column
+    rows, y = test.drop(columns=label), test[label].to_numpy()
+    challenger = _score(trained.model_uri, rows)
+    if champion is None:
+        return decide(y, challenger, None, params.retrain)
+    elsewhere = _held_out_elsewhere(champion.run_id, params)
+    base = _score(registry.uri(str(champion.version)), rows)
+    return decide(y, challenger, base, params.retrain, elsewhere)
+
+
+def _provenance(registry: Registry, trained: TrainedModel, experiment_id: str) -> Provenance:
+    tags = mlflow.get_run(trained.run_id).data.tags
+    return Provenance(
+        registered_model=registry.name,
+        run_id=trained.run_id,
+        run_name=trained.run_name,
+        runs_link=store.where_runs_are(experiment_id),
+        data_digest=tags.get(store.TAG_DATA_DIGEST, ""),
+        git_commit=tags.get(store.TAG_GIT_COMMIT, ""),
+    )
+
+
+def _judge_and_record(
+    params: Params, experiment_id: str, registry: Registry, trained: TrainedModel
+) -> Outcome:
+    recording.attempted(registry, trained.run_id, _now())
+    # By what the model is (weights and config), not by the bytes of a file.
+    known = registry.version_with_tag(Tag.MODEL_DIGEST, trained.model_digest)
+    if known is not None and tag_of(known, Tag.DECISION):
+        recording.unchanged(registry, known, trained.run_id)
+        return Outcome(UNCHANGED, report.unchanged(trained, str(known.version), registry.name))
+    champion = registry.alias(CHAMPION)
+    comparison = _judge(params, registry, champion, trained)
+    drift = _drift(params, registry)
+    if known is None:  # else: registered by a retrain that died before its decision
+        known = registry.register(trained.model_uri, trained.run_id, trained.model_digest)
+    version = str(known.version)
+    registry.mark_challenger(version)
+    decision = Decision(
+        finished=_now(),
+        comparison=comparison,
+        drift=drift,
+        versions=Versions(version, str(champion.version) if champion else None),
+        provenance=_provenance(registry, trained, experiment_id),
+        test_metrics=read_json(paths.METRICS, "test metrics"),
+    )
+    recording.record(registry, decision)
+    if comparison.promoted:  # the aliases move last, after the decision is on record
+        registry.promote(version, decision.versions.champion)
+    return Outcome(decision.status, report.summary(decision), decision)
+
+
+def _commit(decision: Decision, incoming_dir: str) -> None:
+    paths_ = [p for p in [*COMMITTED, incoming_dir] if Path(p).exists()]
+    run_tool(["git", "add", "--", *paths_], "git add")
+    if subprocess.run(["git", "diff", "--cached", "--quiet", "--", *paths_]).returncode == 0:
+        log.info("--commit: nothing changed to commit")
+        return
+    # Only these paths: whatever else the user had staged stays out of the commit.
+    run_tool(["git", "commit", "-q", "-m", report.commit_message(decision), "--", *paths_],
+             "git commit")  # fmt: skip
+
+
+def _repaired(params: Params) -> Registry:
+    """The registry, with a promotion or rollback that a killed process left half done
+    completed first: the aliases then agree with the decisions on record."""
+    registry = Registry(store.client(), params.tracking.registered_model_name)
+    for repaired in registry.repair():
+        log.warning("%s, left half done by a stopped process: %s", registry.name, repaired)
+    return registry
+
+
+def retrain(commit: bool = False, push: bool = False) -> Outcome:
+    params = load_params()
+    with exclusive(Path(params.retrain.lock_file)):
+        experiment_id = store.connect(params.tracking)
+        registry = _repaired(params)
+        dvc_repro()
+        trained = trained_here(experiment_id)
+        outcome = _judge_and_record(params, experiment_id, registry, trained)
+        if outcome.decision is None:
+            return outcome
+        # On record before --commit/--push, which can fail; the summary comes at the end.
+        log.info("decision recorded: %s v%s", outcome.status, outcome.decision.versions.challenger)
+        if commit:
+            _commit(outcome.decision, params.data.incoming_dir)
+        if push:
+            run_tool([sys.executable, "-m", "dvc", "push"], "dvc push")
+    return outcome
+
+
+def rollback(reason: str) -> str:
+    """champion ← previous-champion, with the reason on both versions."""
+    params = load_params()
+    with exclusive(Path(params.retrain.lock_file)):  # never while a retrain promotes
+        store.connect(params.tracking)
+        registry = _repaired(params)
+        try:
+            old, new, previous = registry.rollback(reason, _now())
+        except LookupError as exc:
+            raise RetrainFailed(f"rollback of {registry.name}: {exc}; nothing changed") from None
+    return (
+        f"rollback: champion v{old} -> v{new}; previous-champion "
+        f"{'v' + previous if previous else 'none'}; reason: {reason}"
+    )

@@ -1,0 +1,146 @@
+"""The retrain report as people read it: Markdown for the run's artifacts, a summary line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types only: `epochline repro` prints its summary without scipy, sklearn
+    from epochline.retrain.decision import Decision
+    from epochline.retrain.drift import BatchDrift, FeatureDrift, LabelShift
+    from epochline.tracking.store import TrainedModel
+
+
+def _version(value: str | None) -> str:
+    return f"v{value}" if value else "none"
+
+
+def markdown(decision: Decision) -> str:
+    c, v = decision.comparison, decision.versions
+    lines = [
+        f"# Retrain {decision.finished}: {c.decision}",
+        "",
+        f"- challenger: {_version(v.challenger)} (run {decision.provenance.run_id})",
+        f"- champion before: {_version(v.champion)}",
+        f"- champion after: {_version(decision.champion_after)}",
+        f"- reason: {c.reason}",
+        f"- test rows: {c.n_rows}; data digest {decision.provenance.data_digest}",
+        "",
+        f"| {c.metric} | value |",
+        "|---|---|",
+        f"| challenger | {c.challenger:.4f} |",
+    ]
+    if c.champion is not None:
+        lines += [
+            f"| champion | {c.champion:.4f} |",
+            f"| delta | {c.delta:+.4f} |",
+            f"| interval | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] |",
+            f"| p (challenger not better) | {c.p_value:.4f} |",
+        ]
+    return "\n".join(lines + _drift_lines(decision.drift)) + "\n"
+
+
+def _drift_lines(drift: BatchDrift) -> list[str]:
+    lines = ["", f"## Drift: {drift.new_rows} new rows in {len(drift.new_batches)} batch(es)"]
+    if drift.features:
+        lines += [
+            "",
+            "| feature | kind | PSI | test | statistic | p | missing (train → new) "
+            "| new categories | drifted |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [_feature_row(f) for f in drift.features]
+    if drift.label:
+        lines += ["", "## Label", "", f"- {label_line(drift.label)}"]
+        lines += [
+            f"- {b['batch']}: {b['rows']} rows, positive rate {b['positive_rate']:.1%}"
+            + (f" (one class only: {b['one_class']!r})" if b["one_class"] is not None else "")
+            for b in drift.label["batches"]
+        ]
+    return lines
+
+
+def _feature_row(f: FeatureDrift) -> str:
+    unseen = f["new_categories"]
+    return (
+        f"| {f['feature']} | {f['kind']} | {f['psi']:.4f} | {f['test']} | "
+        f"{f['statistic']:.4f} | {f['p_value']:.3g} | "
+        f"{f['missing_reference']:.1%} → {f['missing_new']:.1%} | "
+        f"{', '.join(unseen[:5])}{' …' if len(unseen) > 5 else ''} | "
+        f"{'yes' if f['drifted'] else ''} |"
+    )
+
+
+def label_line(shift: LabelShift) -> str:
+    """`positive rate 41.2% in training rows, 0.0% in new rows; one class only: batch-0003.csv`"""
+    line = (f"positive rate {shift['reference_positive_rate']:.1%} in training rows, "
+            f"{shift['new_positive_rate']:.1%} in new rows")  # fmt: skip
+    alone = [f"{b['batch']} ({b['one_class']!r})" for b in shift["batches"]
+             if b["one_class"] is not None]  # fmt: skip
+    return line + (f"; ONE CLASS ONLY in {', '.join(alone)}" if alone else "")
+
+
+def test_scores(metrics: dict[str, Any]) -> str:
+    """`test (200 rows): accuracy 0.8900  roc_auc 0.9536 …`, from reports/metrics.json."""
+    rows = sum(sum(row) for row in metrics.get("confusion_matrix", []))
+    scores = "  ".join(
+        f"{k} {metrics[k]:.4f}" for k in ("accuracy", "roc_auc", "f1", "log_loss") if k in metrics
+    )
+    return f"test ({rows} rows): {scores}"
+
+
+def pipeline_summary(
+    metrics: dict[str, Any], run_name: str, run_id: str, link: str, remote: str | None
+) -> str:
+    """What `epochline repro` prints last: the test metrics, the run, where to look."""
+    lines = [
+        f"pipeline: run '{run_name}' ({run_id})",
+        f"  {test_scores(metrics)}",
+        f"  runs: {link}"
+        + (" (start it: mlflow ui)" if link.startswith("http://127.0.0.1:5000/") else ""),
+        "  also: dvc exp show --only-changed; dvc plots show (dvc_plots/index.html)",
+    ]
+    if remote is not None:
+        lines.append(f"  share: dvc push (sends the outputs to DVC remote '{remote}')")
+    return "\n".join(lines)
+
+
+def summary(decision: Decision) -> str:
+    c, p = decision.comparison, decision.provenance
+    head = f"retrain: {c.decision.upper()} challenger {_version(decision.versions.challenger)}"
+    if c.champion is None:
+        body = f"{c.metric} {c.challenger:.4f} (no comparable champion)"
+    else:
+        body = (
+            f"{c.metric} {c.challenger:.4f} vs champion "
+            f"{_version(decision.versions.champion)} {c.champion:.4f}, delta {c.delta:+.4f} "
+            f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}], p={c.p_value:.3f}"
+        )
+    drifted = decision.drift.drifted
+    drift = f"drift in {', '.join(drifted)}" if drifted else "no feature drifted"
+    shift = decision.drift.label
+    label = f"  label: {label_line(shift)}\n" if shift else ""
+    return (
+        f"{head}: {body}\n  reason: {c.reason}\n"
+        f"  {drift}; champion is now {_version(decision.champion_after)}\n{label}"
+        f"  run '{p.run_name}' ({p.run_id})\n"
+        f"  {test_scores(decision.test_metrics)}\n"
+        f"  look: reports/retrain/report.md; runs: {p.runs_link}; "
+        f"Model registry -> {p.registered_model}"
+    )
+
+
+def unchanged(trained: TrainedModel, version: str, registered_model: str) -> str:
+    return (
+        f"retrain: UNCHANGED: the pipeline's model {trained.model_digest} (run "
+        f"{trained.run_name}, {trained.run_id}) is already version {version} of "
+        f"{registered_model}; no new version"
+    )
+
+
+def commit_message(decision: Decision) -> str:
+    """What `retrain --commit` says: `retrain: promoted v3 (accuracy 0.9100, run …)`."""
+    c = decision.comparison
+    return (
+        f"retrain: {c.decision} v{decision.versions.challenger} "
+        f"({c.metric} {c.challenger:.4f}, run {decision.provenance.run_id})"
+    )

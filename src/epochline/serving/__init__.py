@@ -1,0 +1,1 @@
+"""The logged model's code, and scoring rows with it."""

@@ -1,0 +1,1 @@
+"""MLflow: the store, what a run records, the model registry."""

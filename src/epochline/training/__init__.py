@@ -1,0 +1,1 @@
+"""Fitting the model: the network, several processes, progress, the logged run."""

@@ -1,0 +1,340 @@
+"""The classifier and its training: tables and params in, trained model and history out.
+
+`train` is the train stage's core, from network inputs (normalize's rows) to a model and
+what rebuilds it; `fit` is its loop over tensors, training a model in place. No file or
+MLflow I/O here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from epochline.core import numerics
+from epochline.core.errors import UserError
+from epochline.core.params import Params, TrainParams
+from epochline.data.preprocessing import Preprocessor
+from epochline.data.schema import Schema
+from epochline.serving.model_code import LIMIT
+from epochline.training.distributed import SINGLE, World, all_sum, pad
+
+
+class Classifier(nn.Module):
+    """inputs → min-max scaling (clipped) → Linear → ReLU → Linear → sigmoid.
+
+    The scaling lives in buffers, so the saved weights take unscaled inputs (serving.design
+    makes them from raw rows): what is trained on normalised data is served on raw data.
+    """
+
+    x_min: torch.Tensor
+    x_span: torch.Tensor
+
+    def __init__(self, n_features: int, hidden_size: int) -> None:
+        super().__init__()
+        self.register_buffer("x_min", torch.zeros(n_features, dtype=torch.float64))
+        self.register_buffer("x_span", torch.ones(n_features, dtype=torch.float64))
+        self.hidden = nn.Linear(n_features, hidden_size)
+        self.out = nn.Linear(hidden_size, 1)
+
+    def logits(self, normalized: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.hidden(normalized))).squeeze(-1)
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        """Probability of class 1 for unscaled inputs."""
+        normalized = ((raw.double() - self.x_min) / self.x_span).clamp(-LIMIT, LIMIT).float()
+        return torch.sigmoid(self.logits(normalized))
+
+    def set_scaler(self, preprocessor: Preprocessor) -> None:
+        self.x_min.copy_(torch.tensor(preprocessor.minimum, dtype=torch.float64))
+        self.x_span.copy_(torch.from_numpy(preprocessor.span))
+
+    @torch.no_grad()
+    def silence_unused_inputs(self, used: torch.Tensor) -> None:
+        """Zero the weights of inputs that are 0 in every training row (a category slot no
+        training row fills): they get no gradient, so they stay 0, and a category first seen
+        when serving adds nothing instead of a random initial weight."""
+        self.hidden.weight[:, ~used] = 0.0
+
+
+def build(n_features: int, hidden_size: int, seed: int) -> Classifier:
+    """Initialise from an explicit generator: the same seed gives the same weights."""
+    model = Classifier(n_features, hidden_size)
+    gen = torch.Generator().manual_seed(seed)
+    for layer in (model.hidden, model.out):
+        # nn.Linear's own default init, drawn from our generator instead of the global one.
+        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=gen)
+        bound = 1 / math.sqrt(layer.in_features)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=gen)
+    return model
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in self.__dict__.items() if k != "epoch"}
+
+
+def to_tensors(
+    df: pd.DataFrame, features: list[str], label: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    # A column at a time into the row-major matrix: no copy of the selected columns on the
+    # way (the caller still holds the table while training).
+    x = np.empty((len(df), len(features)), dtype=np.float32)
+    for j, name in enumerate(features):
+        x[:, j] = df[name].to_numpy(dtype=np.float32)
+    y = torch.from_numpy(df[label].to_numpy(dtype=np.float32))
+    return torch.from_numpy(x), y
+
+
+def inputs_used(preprocessor: Preprocessor) -> torch.Tensor:
+    """Inputs that vary over the training rows; the others are 0 in every scaled row."""
+    return torch.from_numpy(np.asarray(preprocessor.maximum) > np.asarray(preprocessor.minimum))
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """train.device → a torch device; auto picks a GPU (CUDA, then Apple's MPS) if there is one."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if _mps() else "cpu"
+    if (name == "cuda" and not torch.cuda.is_available()) or (name == "mps" and not _mps()):
+        raise UserError(
+            f"train.device = '{name}', but PyTorch {torch.__version__} sees no such device here; "
+            "allowed: auto (a GPU when there is one) or cpu"
+        )
+    if name == "cuda":
+        # Deterministic cuBLAS needs this set before its first use (PyTorch's reproducibility
+        # notes); use_deterministic_algorithms then refuses any op without a deterministic form.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def _mps() -> bool:
+    return bool(torch.backends.mps.is_available())
+
+
+class _Logits(nn.Module):
+    """The training forward (inputs already scaled → logits), as one module for DDP to wrap:
+    DistributedDataParallel synchronises gradients only for calls through its forward."""
+
+    def __init__(self, net: Classifier) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.logits(x)
+
+
+def _trainer(model: Classifier, device: torch.device, world: World) -> nn.Module:
+    step = _Logits(model)
+    if world.size == 1:
+        return step
+    ids = [device.index] if device.type == "cuda" else None
+    with warnings.catch_warnings():
+        # The scaling buffers never change: no broadcast before every step. (torch 2.13
+        # deprecates the flag, but its successor still syncs at every forward.)
+        warnings.filterwarnings("ignore", "`broadcast_buffers` is deprecated")
+        return nn.parallel.DistributedDataParallel(step, device_ids=ids, broadcast_buffers=False)
+
+
+@torch.no_grad()
+def _score_sums(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Summed loss, correct answers and rows: sums, so that shards add up exactly."""
+    logits = model.logits(x)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="sum")
+    correct = ((logits > 0) == (y > 0.5)).sum()
+    return _sums(loss, correct, len(y))
+
+
+def _epoch(
+    trainer: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    order: torch.Tensor,
+    batch_size: int,
+) -> torch.Tensor:
+    """One pass of SGD in `order`; returns the summed loss and correct answers of its
+    batches as they were trained on (the running metrics every framework reports)."""
+    x, y, positive = data
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    # Each step keeps its logits and the answers are counted once per epoch: two small ops
+    # a step instead of six, where a step at batch 64 is itself only a few dozen.
+    logits_seen = torch.empty(len(x), device=x.device)
+    for start in range(0, len(x), batch_size):
+        batch = order[start : start + batch_size]
+        logits = trainer(x[batch])
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, y[batch])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():  # no .item(): a GPU would wait for the host on every step
+            loss_sum.add_(loss.detach(), alpha=len(batch))
+            logits_seen[start : start + len(batch)] = logits.detach()
+    correct = ((logits_seen > 0) == positive[order]).sum()
+    return _sums(loss_sum, correct, len(x))
+
+
+def _sums(loss: torch.Tensor, correct: torch.Tensor, rows: int) -> torch.Tensor:
+    return torch.stack([loss.double(), correct.double(), loss.new_tensor(float(rows)).double()])
+
+
+def fit(
+    model: Classifier,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    params: TrainParams,
+    on_epoch: Callable[[EpochMetrics], Any] = lambda _: None,
+    device: torch.device | None = None,
+    world: World = SINGLE,
+) -> list[EpochMetrics]:
+    """SGD over tensors that stay on `device` for the whole fit, sliced by a seeded
+    permutation per epoch. With several processes (`world`), each passes its own shard
+    (train shards of equal length) and takes its share of every batch of
+    `params.batch_size` rows: the same steps as one process takes. Gradients are averaged
+    and epoch metrics summed over all.
+    The model ends on the CPU, whatever device trained it."""
+    torch.use_deterministic_algorithms(True)
+    device = device or torch.device("cpu")
+    if device.type == "cpu":
+        numerics.check(params.numerics)
+    with numerics.one_thread(params.numerics):
+        return _fit(model, train, val, params, on_epoch, device, world)
+
+
+def _fit(
+    model: Classifier,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    params: TrainParams,
+    on_epoch: Callable[[EpochMetrics], Any],
+    device: torch.device,
+    world: World,
+) -> list[EpochMetrics]:
+    model.to(device)
+    x, y = (t.to(device) for t in train)
+    val_x, val_y = (t.to(device) for t in val)
+    trainer = _trainer(model, device, world)
+    gen = torch.Generator().manual_seed(params.seed)  # on the CPU: the same order everywhere
+    optimizer = torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum)
+    history = []
+    for epoch in range(1, params.epochs + 1):
+        model.train()
+        order = torch.randperm(len(x), generator=gen).to(device)
+        sums = _epoch(trainer, optimizer, (x, y, y > 0.5), order, params.batch_size // world.size)
+        model.eval()
+        totals: list[float] = all_sum(
+            torch.cat([sums, _score_sums(model, val_x, val_y)]), world
+        ).tolist()
+        loss, correct, rows, val_loss, val_correct, val_rows = totals
+        metrics = EpochMetrics(
+            epoch, loss / rows, correct / rows, val_loss / val_rows, val_correct / val_rows
+        )
+        history.append(metrics)
+        on_epoch(metrics)
+    model.to("cpu")
+    return history
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained model with what its checkpoint carries besides weights, and its epochs."""
+
+    net: Classifier
+    config: dict[str, Any]
+    history: list[EpochMetrics]
+
+
+def checkpoint_config(params: Params, preprocessor: Preprocessor, schema: Schema) -> dict[str, Any]:
+    """What the checkpoint carries besides weights: how raw rows become inputs, and answers."""
+    return {
+        "features": [dict(f) for f in preprocessor.features],
+        "columns": preprocessor.columns,
+        "hidden_size": params.train.hidden_size,
+        "threshold": params.evaluate.threshold,
+        "label": params.data.label_column,
+        "classes": list(schema.classes),
+    }
+
+
+def train(
+    params: Params,
+    preprocessor: Preprocessor,
+    schema: Schema,
+    train_rows: pd.DataFrame,
+    val_rows: pd.DataFrame,
+    *,
+    device: torch.device | None = None,
+    world: World = SINGLE,
+    train_total: int | None = None,
+    on_epoch: Callable[[EpochMetrics], Any] = lambda _: None,
+) -> Trained:
+    """A model trained on rows of network inputs (a column per `preprocessor.columns`, and
+    the label), as the train stage trains it. With several processes, each passes its
+    shard, and `train_total`, the train rows of all: shards are padded to the longest, so
+    that every process takes the same steps."""
+    if train_total is None and world.size > 1:
+        raise ValueError(f"train: {world.size} processes need train_total, the rows of all")
+    config = checkpoint_config(params, preprocessor, schema)
+    columns, label = config["columns"], config["label"]
+    rows_each = math.ceil((len(train_rows) if train_total is None else train_total) / world.size)
+    inputs = pad(to_tensors(train_rows, columns, label), rows_each)
+    net = build(len(columns), params.train.hidden_size, params.train.seed)
+    net.set_scaler(preprocessor)
+    net.silence_unused_inputs(inputs_used(preprocessor))
+    val = to_tensors(val_rows, columns, label)
+    history = fit(net, inputs, val, params.train, on_epoch=on_epoch, device=device, world=world)
+    return Trained(net, config, history)
+
+
+def checkpoint(model: Classifier, config: dict[str, Any]) -> dict[str, Any]:
+    """Weights plus what rebuilds the model; loadable with torch.load(weights_only=True)."""
+    return {"state_dict": model.state_dict(), "config": config}
+
+
+def checkpoint_bytes(data: dict[str, Any]) -> bytes:
+    """The checkpoint as torch.save writes it, always the same bytes for the same content.
+
+    torch.save names the archive's inner folder after the file it is given, so saving to a
+    temporary file name would make every save differ; a buffer is always named 'archive'.
+    """
+    buffer = io.BytesIO()
+    torch.save(data, buffer)
+    return buffer.getvalue()
+
+
+def identity(data: dict[str, Any]) -> str:
+    """What the model is: a digest of its weights (names, dtypes, shapes, values) and config.
+
+    Independent of how the checkpoint was serialised, so equal models have equal ids.
+    """
+    h = hashlib.sha256(json.dumps(data["config"], sort_keys=True).encode())
+    for name, tensor in sorted(data["state_dict"].items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"\x1e{name}\x1f{t.dtype}\x1f{tuple(t.shape)}\x1f".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def from_checkpoint(data: dict[str, Any]) -> Classifier:
+    config = data["config"]
+    model = Classifier(len(config["columns"]), config["hidden_size"])
+    model.load_state_dict(data["state_dict"])
+    return model.eval()

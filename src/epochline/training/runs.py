@@ -1,0 +1,185 @@
+"""The train stage's work: fit the classifier, log the run and the serving model to MLflow.
+
+A run is identified by its training key (params, data and code that train consumed): when
+a complete run with the same key exists, the model is trained again and, if it is the
+same model, that run is reused rather than logged a second time.
+"""
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import torch
+
+from epochline.core import numerics, paths
+from epochline.core.files import json_digest, read_json, write_bytes, write_json
+from epochline.core.params import Params
+from epochline.core.runner import shielded
+from epochline.data import preprocessing, tables
+from epochline.data.preprocessing import Preprocessor
+from epochline.data.schema import Schema
+from epochline.serving import model_code
+from epochline.tracking import provenance, store
+from epochline.training import distributed, model
+from epochline.training.distributed import World
+from epochline.training.progress import EpochProgress
+
+log = logging.getLogger(__name__)
+
+# The code whose change can change the weights: part of the training key.
+_TRAINING_CODE = (model, preprocessing, model_code, distributed, numerics, sys.modules[__name__])
+SPLITS = {"train": paths.TRAIN, "val": paths.VAL, "test": paths.TEST}
+# Where the run happens, not what is trained: the key holds the resolved device and the
+# number of processes instead.
+_PLACEMENT = {"device", "nproc_per_node", "nnodes"}
+
+# model.train with this process's rows bound: called with on_epoch, it trains.
+Fit = Callable[..., model.Trained]
+
+
+def _training_key(
+    params: Params, config: dict[str, Any], data: str, device: torch.device, world: World
+) -> str:
+    files = [Path(m.__file__ or "") for m in _TRAINING_CODE]
+    code = {f.name: f.read_text() for f in files}
+    return json_digest({
+        "train": params.train.model_dump(exclude=_PLACEMENT), "config": config,
+        "data": data, "code": json_digest(code), "torch": provenance.release("torch"),
+        "device": device.type, "processes": world.size,
+    })  # fmt: skip
+
+
+def _shard(
+    params: Params, columns: list[str], world: World
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """This process's rows of train and val, read by row group (all of them for one
+    process), and the train rows of all processes."""
+    label = params.data.label_column
+
+    def rows(path: Path, what: str) -> tuple[pd.DataFrame, int]:
+        n_rows = tables.row_count(path, what)
+        start, stop = tables.shard_bounds(n_rows, world.rank, world.size)
+        return tables.read_rows(path, what, start, stop, [*columns, label]), n_rows
+
+    train, n_train = rows(paths.TRAIN, "train table")
+    val, _ = rows(paths.VAL, "validation table")
+    return train, val, n_train
+
+
+def _with_progress(
+    fit: Fit, epochs: int, log_epoch: Callable[[model.EpochMetrics], Any]
+) -> model.Trained:
+    with EpochProgress(epochs) as progress:
+
+        def on_epoch(m: model.EpochMetrics) -> None:
+            log_epoch(m)
+            progress.update(m)
+
+        return fit(on_epoch=on_epoch)
+
+
+def _log_epoch(m: model.EpochMetrics) -> None:
+    with shielded():  # a SIGTERM waits for the store's transaction to end
+        mlflow.log_metrics(m.as_dict(), step=m.epoch)
+
+
+def _new_run(
+    experiment_id: str,
+    params: Params,
+    fit: Fit,
+    keys: tuple[str, str],
+    hardware: dict[str, str],
+    trained: model.Trained | None = None,
+) -> tuple[store.TrainedModel, model.Trained]:
+    """Log a run: params, datasets, every epoch (live while training, unless `trained` is
+    given), the checkpoint and the serving model. The model tags go last: they mark it whole."""
+    data_digest, train_key = keys
+    context = store.run_context(params.flat(), data_digest, train_key)
+    name, tags = context.name, context.tags | hardware
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        mlflow.log_params(params.flat())
+        provenance.log_files(context.code_changes)
+        store.log_datasets(SPLITS)
+        if trained is None:  # one batched call per epoch: the UI shows training as it goes
+            trained = _with_progress(fit, params.train.epochs, _log_epoch)
+        else:
+            for m in trained.history:
+                _log_epoch(m)
+        data = _write_checkpoint(trained)
+        config = trained.config
+        # Raw rows, as a client sends them; the answers come from serving/model_code.py itself.
+        test = tables.head(paths.TEST, "test table", 5)
+        example = test[[f["name"] for f in config["features"]]]
+        answers = model_code.answer(trained.net.state_dict(), config, example)
+        model_digest = model.identity(data)
+        with shielded():
+            model_uri = store.log_model(paths.CHECKPOINT, example, answers)
+            mlflow.set_tags({store.TAG_MODEL_DIGEST: model_digest, store.TAG_MODEL_URI: model_uri})
+    recorded = store.TrainedModel(
+        run.info.run_id, name, model_uri, model_digest, data_digest, tags[store.TAG_DESCRIPTION]
+    )
+    return recorded, trained
+
+
+def _write_checkpoint(trained: model.Trained) -> dict[str, Any]:
+    data = model.checkpoint(trained.net, trained.config)
+    write_bytes(model.checkpoint_bytes(data), paths.CHECKPOINT)
+    return data
+
+
+def _train_and_record(
+    params: Params, fit: Fit, keys: tuple[str, str], hardware: dict[str, str]
+) -> tuple[store.TrainedModel, model.Trained]:
+    """Rank 0: a new run, or the earlier run of the same key when it holds the same model."""
+    experiment_id = store.connect(params.tracking)
+    earlier = store.find_training_run(experiment_id, keys[1])
+    if earlier is None:
+        return _new_run(experiment_id, params, fit, keys, hardware)
+    trained = _with_progress(fit, params.train.epochs, lambda _: None)
+    digest_now = model.identity(_write_checkpoint(trained))
+    if digest_now == earlier.model_digest:
+        log.info("same model as run %s (%s): reusing that run", earlier.run_name, earlier.run_id)
+        return earlier, trained
+    # The same inputs gave other weights: record it, don't hide it.
+    log.warning(
+        "training key %s gave model %s, not %s as in run %s: logging a new run",
+        keys[1], digest_now, earlier.model_digest, earlier.run_id,
+    )  # fmt: skip
+    return _new_run(experiment_id, params, fit, keys, hardware, trained)
+
+
+def train_stage(params: Params) -> None:
+    """The train stage, after its numerics are chosen (stages/train.py)."""
+    world = distributed.current()
+    if params.train.world_size > 1 and world.size == 1:
+        return distributed.launch(params.train, "epochline.stages.train")  # here again, N times
+    preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
+    schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
+    config = model.checkpoint_config(params, preprocessor, schema)
+    device = model.resolve_device(params.train.device, world.local_rank)
+    with distributed.process_group(world, device):
+        train, val, n_train = _shard(params, config["columns"], world)
+        log.info("rank %d/%d on %s: train %d of %d rows, val %d rows", world.rank, world.size,
+                 device, len(train), n_train, len(val))  # fmt: skip
+        fit = partial(model.train, params, preprocessor, schema, train, val, device=device,
+                      world=world, train_total=n_train)  # fmt: skip
+        if not world.is_main:
+            fit()
+            return
+        data_digest = tables.digest(SPLITS)
+        keys = (data_digest, _training_key(params, config, data_digest, device, world))
+        hardware = provenance.hardware_tags(str(device))
+        recorded, trained = _train_and_record(params, fit, keys, hardware)
+    history = trained.history
+    write_json([{"epoch": m.epoch, **m.as_dict()} for m in history], paths.HISTORY)
+    write_json(
+        {"model_digest": recorded.model_digest, "data_digest": data_digest, "train_key": keys[1]},
+        paths.MODEL_INFO,
+    )
+    log.info("run %s (%s): final val_accuracy %.3f", recorded.run_name, recorded.run_id,
+             history[-1].val_accuracy)  # fmt: skip
