@@ -15,7 +15,8 @@ Floors (bench/floors/), and why each is a fair yardstick:
   SGD loop over preloaded tensors (seeded randperm per epoch, epochline.training.model.build, the
   per-epoch train/val scoring the stage also does); no MLflow.
 - evaluate: the trained checkpoint run on the pyarrow-read test rows, the same metrics
-  (epochline.evaluation.metrics), the same report files; no MLflow, no reloading of the logged model.
+  (epochline.evaluation.metrics), the same report files; no MLflow, no reloading of the logged
+  model.
 - training loop: that raw loop against epochline.training.model.fit on the same tensors, same
   torch threads and device, per batch size: samples per second.
 - end to end: one process that generates, normalizes, splits, trains and evaluates in

@@ -31,7 +31,8 @@ def test_the_same_model_saved_under_two_names_gives_the_same_bytes(tmp_path: Pat
 
 def test_checkpoint_bytes_are_the_same_in_another_process(tmp_path: Path) -> None:
     script = (
-        "import sys; from epochline.training import model; from tests.code.test_identity import _data; "
+        "import sys; from epochline.training import model; "
+        "from tests.code.test_identity import _data; "
         "sys.stdout.buffer.write(model.checkpoint_bytes(_data()))"
     )
     root = Path(__file__).resolve().parents[2]

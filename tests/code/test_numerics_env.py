@@ -56,7 +56,8 @@ def test_a_child_of_an_epochline_process_restores_the_users_settings_too() -> No
     assert parent["env"]["ATEN_CPU_CAPABILITY"] == "default"
     code = (
         "import epochline, json, os, subprocess, sys\n"
-        "child = 'import epochline\\nfrom epochline.core import numerics\\nnumerics.select(\"fast\")'"
+        "child = 'import epochline\\nfrom epochline.core import numerics'"
+        "\nchild += '\\nnumerics.select(\"fast\")'"
         "\nchild += '\\nimport os, torch; print(torch.backends.cpu.get_cpu_capability(),"
         ' os.environ.get("ATEN_CPU_CAPABILITY"))\'\n'
         "out = subprocess.run([sys.executable, '-c', child], capture_output=True, text=True)\n"
