@@ -32,6 +32,7 @@ from epochline.data.splitting import TEST, TRAIN, VAL, assign, key_columns
 from epochline.evaluation import metrics, plots
 from epochline.serving import model_code
 from epochline.tracking import provenance, store
+from epochline.tracking.tags import TAG_MODEL_DIGEST, TAG_MODEL_URI
 from epochline.training import model
 
 OUT = Path("floor").resolve()
@@ -134,9 +135,7 @@ def run(params: Params, device: str) -> None:
         example = tables["test"][[f["name"] for f in specs]].head(5)
         state = net.state_dict()
         uri = store.log_model(OUT / "model.pt", example, model_code.answer(state, config, example))
-        mlflow.set_tags(
-            {store.TAG_MODEL_DIGEST: model.identity(checkpoint), store.TAG_MODEL_URI: uri}
-        )
+        mlflow.set_tags({TAG_MODEL_DIGEST: model.identity(checkpoint), TAG_MODEL_URI: uri})
         _evaluate_and_log(params, state, config, tables["test"])
 
 

@@ -11,6 +11,7 @@ from epochline.core.params import load_params
 from epochline.retrain import report
 from epochline.tools import dvc_repro
 from epochline.tracking import store
+from epochline.tracking.tags import TAG_DESCRIPTION
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def evaluation_missing(trained: store.TrainedModel) -> list[str]:
     scores = {k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")}
     missing = [f"test_{k}" for k, v in tested.items() if _is_score(v) and k not in scores]
     headline = all(k in scores for k in store.HEADLINE_METRICS)
-    description = run.data.tags.get(store.TAG_DESCRIPTION)
+    description = run.data.tags.get(TAG_DESCRIPTION)
     if not headline or description != store.describe(trained, scores):
         missing.append("the description with its test metrics")
     return missing

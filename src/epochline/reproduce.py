@@ -35,6 +35,15 @@ from epochline.core.params import load_params
 from epochline.tools import PUSH_HINT, ToolFailed, dvc_remote, run_tool
 from epochline.tracking import provenance
 from epochline.tracking import store as tracking
+from epochline.tracking.tags import (
+    TAG_CPU_CAPABILITY,
+    TAG_DEVICE,
+    TAG_EXP_REF,
+    TAG_GIT_COMMIT,
+    TAG_GIT_DIRTY,
+    TAG_MODEL_DIGEST,
+    TAG_MODEL_URI,
+)
 from epochline.training import model
 
 log = logging.getLogger(__name__)
@@ -97,10 +106,10 @@ def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 def _recorded(client: MlflowClient, run: Run, scratch: Path) -> tuple[str, str]:
     """The run's params.yaml and dvc.lock, or why the run cannot be rebuilt."""
     tags, run_id = run.data.tags, run.info.run_id
-    if tags.get(tracking.TAG_GIT_DIRTY) == "true":
+    if tags.get(TAG_GIT_DIRTY) == "true":
         raise CannotRebuild(
             f"reproduce: run {run_id} cannot be rebuilt: dirty tree at the time (code differed "
-            f"from commit {tags.get(tracking.TAG_GIT_COMMIT, '?')[:12]}); the changes are in its "
+            f"from commit {tags.get(TAG_GIT_COMMIT, '?')[:12]}); the changes are in its "
             f"artifact {provenance.ARTIFACT_DIR}/{provenance.DIFF_FILE}"
         )
     texts = []
@@ -116,7 +125,7 @@ def _recorded(client: MlflowClient, run: Run, scratch: Path) -> tuple[str, str]:
             ) from None
         texts.append(Path(local).read_text())
     params_text, lock_text = texts
-    ref = tags.get(provenance.TAG_EXP_REF, "")
+    ref = tags.get(TAG_EXP_REF, "")
     if ref:
         kept = _git("show", f"{ref}:params.yaml")
         if kept.returncode == 0 and kept.stdout != params_text:
@@ -205,17 +214,17 @@ def _identity(checkpoint: dict[str, Any] | None) -> str:
 def _portable(run: Run) -> bool:
     """Trained on a CPU with portable numerics: any CPU rebuilds the same bits. (A run from
     before epochline recorded its numerics used the CPU's own kernels.)"""
-    device = run.data.tags.get(provenance.TAG_DEVICE)
+    device = run.data.tags.get(TAG_DEVICE)
     return run.data.params.get("train.numerics") == "portable" and device == "cpu"
 
 
 def _hardware(run: Run) -> str:
     tags = run.data.tags
-    device = tags.get(provenance.TAG_DEVICE, "an unrecorded device")
+    device = tags.get(TAG_DEVICE, "an unrecorded device")
     if device != "cpu":
         return device
     numerics = run.data.params.get("train.numerics", "the CPU's own")
-    return f"cpu, {numerics} numerics ({tags.get(provenance.TAG_CPU_CAPABILITY, '?')} kernels)"
+    return f"cpu, {numerics} numerics ({tags.get(TAG_CPU_CAPABILITY, '?')} kernels)"
 
 
 @dataclass(frozen=True)
@@ -261,7 +270,7 @@ def _differences(
     0). What was compared, each metric's largest difference, and whether every metric was
     logged at the same steps in both."""
     client, rebuilt_client = MlflowClient(store), MlflowClient(rebuilt_store)
-    again = rebuilt.data.tags[tracking.TAG_MODEL_DIGEST]  # train just logged that checkpoint
+    again = rebuilt.data.tags[TAG_MODEL_DIGEST]  # train just logged that checkpoint
     found = [] if logged == again else [f"model: {logged} in the run, {again} rebuilt"]
     keys = sorted(
         {k for k in run.data.metrics if not k.startswith(_ADDED_LATER)} | set(rebuilt.data.metrics)
@@ -318,19 +327,19 @@ def reproduce(target: str, keep: Path | None = None, tolerance: float | None = N
     client = MlflowClient(store)
     run = _run_of(client, target)
     tags = run.data.tags
-    if not tags.get(tracking.TAG_MODEL_URI):
+    if not tags.get(TAG_MODEL_URI):
         raise CannotRebuild(f"reproduce: run {run.info.run_id} holds no model: it never finished")
-    commit = tags.get(tracking.TAG_GIT_COMMIT, "")
+    commit = tags.get(TAG_GIT_COMMIT, "")
     name = f"run '{run.info.run_name}' ({run.info.run_id}) from commit {commit[:12]}"
     environment = provenance.version_differences(tags)
     with tempfile.TemporaryDirectory(prefix="epochline-reproduce-") as tmp:
         scratch = Path(tmp)
         params_text, lock_text = _recorded(client, run, scratch)
-        checkpoint = _logged_checkpoint(store, tags[tracking.TAG_MODEL_URI], scratch / "logged")
+        checkpoint = _logged_checkpoint(store, tags[TAG_MODEL_URI], scratch / "logged")
         logged = _identity(checkpoint)
-        if logged != tags.get(tracking.TAG_MODEL_DIGEST):  # no rebuild can make it agree
+        if logged != tags.get(TAG_MODEL_DIGEST):  # no rebuild can make it agree
             change = f"its logged checkpoint is model {logged}, its record says " + tags.get(
-                tracking.TAG_MODEL_DIGEST, "nothing"
+                TAG_MODEL_DIGEST, "nothing"
             )
             return _verdict(name, [f"model: changed after the run: {change}"], "", environment)
         with _worktree(commit, keep) as where, _inside(where):

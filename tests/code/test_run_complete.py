@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from epochline.pipeline import evaluation_missing
 from epochline.tracking import store as tracking
+from epochline.tracking.tags import TAG_BASELINE, TAG_CHANGES, TAG_DESCRIPTION
 
 TESTED = {"accuracy": 0.89, "f1": 0.894231, "roc_auc": 0.953558, "confusion_matrix": [[1, 0]]}
 DESCRIBED = "the description with its test metrics"
@@ -48,7 +49,7 @@ def test_evaluation_missing_names_what_evaluate_did_not_log(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports/metrics.json").write_text(json.dumps(TESTED))
-    tags = {tracking.TAG_CHANGES: "lr=0.01", tracking.TAG_BASELINE: "1a2b3c4d"}
+    tags = {TAG_CHANGES: "lr=0.01", TAG_BASELINE: "1a2b3c4d"}
     run_id = client.create_run(experiment, tags=tags).info.run_id
     trained = tracking.TrainedModel(
         run_id, "lr=0.01", "models:/m-1", "d", "d", tracking.provenance(tags)
@@ -59,5 +60,5 @@ def test_evaluation_missing_names_what_evaluate_did_not_log(
     client.log_metric(run_id, "val_accuracy", 0.9, step=1)  # train's: no test metric
     if described:
         scores = {k: v for k, v in TESTED.items() if isinstance(v, float)}
-        client.set_tag(run_id, tracking.TAG_DESCRIPTION, tracking.describe(trained, scores))
+        client.set_tag(run_id, TAG_DESCRIPTION, tracking.describe(trained, scores))
     assert evaluation_missing(trained) == missing

@@ -9,7 +9,7 @@ from typing import Any
 
 from epochline.retrain.compare import Comparison
 from epochline.retrain.drift import BatchDrift
-from epochline.tracking.registry import Tag
+from epochline.tracking.tags import Tag
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,9 @@ from epochline.retrain.lock import exclusive
 from epochline.serving.scoring import LoggedModel
 from epochline.tools import dvc_repro, run_tool
 from epochline.tracking import store
-from epochline.tracking.registry import CHAMPION, Registry, Tag, tag_of
+from epochline.tracking.registry import CHAMPION, Registry, tag_of
 from epochline.tracking.store import TrainedModel
+from epochline.tracking.tags import TAG_DATA_DIGEST, TAG_GIT_COMMIT, Tag
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,8 @@ def _provenance(registry: Registry, trained: TrainedModel, experiment_id: str) -
         run_id=trained.run_id,
         run_name=trained.run_name,
         runs_link=store.where_runs_are(experiment_id),
-        data_digest=tags.get(store.TAG_DATA_DIGEST, ""),
-        git_commit=tags.get(store.TAG_GIT_COMMIT, ""),
+        data_digest=tags.get(TAG_DATA_DIGEST, ""),
+        git_commit=tags.get(TAG_GIT_COMMIT, ""),
     )
 
 

@@ -12,7 +12,8 @@ from mlflow.entities.model_registry import ModelVersion
 from epochline.core.files import write_json, write_with
 from epochline.retrain import report
 from epochline.retrain.decision import Decision
-from epochline.tracking.registry import RUN_TAG_PREFIX, Registry, Tag, tag_name, tag_values
+from epochline.tracking.registry import Registry
+from epochline.tracking.tags import RUN_TAG_PREFIX, Tag, tag_name, tag_values
 
 REPORT_DIR = Path("reports/retrain")
 

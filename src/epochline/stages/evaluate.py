@@ -12,6 +12,7 @@ from epochline.core.runner import run_main, shielded
 from epochline.evaluation import metrics, plots
 from epochline.serving.scoring import LoggedModel
 from epochline.tracking import provenance, store
+from epochline.tracking.tags import TAG_DESCRIPTION
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def main() -> None:
         mlflow.set_tags(provenance.process_tags())  # RUNNING again, now this process's
         mlflow.log_metrics({f"test_{k}": v for k, v in values.items()})
         # The runs table shows the description: the test metrics without opening the run.
-        mlflow.set_tag(store.TAG_DESCRIPTION, store.describe(trained, values))
+        mlflow.set_tag(TAG_DESCRIPTION, store.describe(trained, values))
         mlflow.log_figure(plots.confusion_figure(matrix), "plots/confusion_matrix.png")
         mlflow.log_figure(plots.roc_figure(roc, values["roc_auc"]), "plots/roc_curve.png")
         mlflow.log_artifact(str(paths.METRICS), "reports")

@@ -20,17 +20,20 @@ import psutil
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
+from epochline.tracking.tags import (
+    TAG_CPU_CAPABILITY,
+    TAG_DEVICE,
+    TAG_HOST,
+    TAG_PID,
+    TAG_PLATFORM,
+    TAG_STARTED,
+    VERSION_TAG,
+)
+
 log = logging.getLogger(__name__)
 
-PREFIX = "epochline."
-TAG_PLATFORM = f"{PREFIX}platform"
-TAG_EXP_REF = f"{PREFIX}dvc_exp_ref"
-TAG_HOST, TAG_PID, TAG_STARTED = f"{PREFIX}host", f"{PREFIX}pid", f"{PREFIX}process_started"
-# Where the weights were computed: a GPU's, or a CPU's kernels under train.numerics.
-TAG_DEVICE, TAG_CPU_CAPABILITY = f"{PREFIX}device", f"{PREFIX}cpu_capability"
 # The packages whose version can change the weights or how they are stored and found.
 PACKAGES = ("torch", "numpy", "mlflow", "dvc")
-VERSION_TAG = PREFIX + "version.{}"
 ARTIFACT_DIR = "provenance"
 PARAMS_FILE, LOCK_FILE, DIFF_FILE = "params.yaml", "dvc.lock", "uncommitted.diff"
 # What decides the model besides params.yaml and the data: the code and the environment.

@@ -7,54 +7,17 @@ process killed in between leaves a record that `repair` completes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from epochline.retrain.compare import PROMOTED
+from epochline.tracking.tags import Tag, tag_name, tag_values
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
-TAG_PREFIX = "epochline."  # on a model version: epochline.decision, …
-RUN_TAG_PREFIX = "epochline.retrain."  # the decision again, on the version's run
 # What a missing model or alias looks like; anything else (a server error) must surface.
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
-
-
-class Tag(StrEnum):
-    """Every tag epochline keeps on a model version (and, where noted, on its run)."""
-
-    MODEL_DIGEST = "model_digest"  # what the model is (weights, config): finds its version
-    # A retrain's decision and its evidence; on the run as well, under RUN_TAG_PREFIX.
-    REASON = "reason"
-    METRIC = "metric"
-    CHALLENGER_VALUE = "challenger_value"
-    CHAMPION_VALUE = "champion_value"
-    CHAMPION_VERSION = "champion_version"
-    DELTA = "delta"
-    DELTA_CI_LOW = "delta_ci_low"
-    DELTA_CI_HIGH = "delta_ci_high"
-    P_VALUE = "p_value"
-    DATA_DIGEST = "data_digest"
-    GIT_COMMIT = "git_commit"
-    BATCHES = "batches"  # the incoming batch files it was trained with, comma-separated
-    DECISION = "decision"  # written last: a version without it is judged again
-    REPLACED_VERSION = "replaced_version"  # the champion its promotion replaced
-    IDENTICAL_RUN = "identical_run"  # another run that trained the same model
-    ROLLED_BACK = "rolled_back"  # when it stopped being champion by a rollback
-    RESTORED_BY_ROLLBACK = "restored_by_rollback"
-    ROLLBACK_REASON = "rollback_reason"
-    ATTEMPTED = "attempted"  # on the run only (RUN_TAG_PREFIX): when a retrain judged it
-    REGISTERED_VERSION = "registered_version"  # on another run of the same model
-
-
-def tag_name(key: Tag, prefix: str = TAG_PREFIX) -> str:
-    return f"{prefix}{key}"
-
-
-def tag_values(values: Mapping[Tag, object], prefix: str = TAG_PREFIX) -> dict[str, str]:
-    return {tag_name(k, prefix): "" if v is None else str(v) for k, v in values.items()}
 
 
 def tag_of(version: ModelVersion, key: Tag) -> str:

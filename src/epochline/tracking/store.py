@@ -35,6 +35,20 @@ from epochline.core.params import TrackingParams, parse_text
 from epochline.core.paths import MODEL_INFO, RAW_MANIFEST
 from epochline.data import tables
 from epochline.tracking import provenance as provenance_
+from epochline.tracking.tags import (
+    TAG_BASELINE,
+    TAG_CHANGES,
+    TAG_DATA_CHANGES,
+    TAG_DATA_DIGEST,
+    TAG_DESCRIPTION,
+    TAG_EXP_NAME,
+    TAG_EXP_REF,
+    TAG_GIT_COMMIT,
+    TAG_GIT_DIRTY,
+    TAG_MODEL_DIGEST,
+    TAG_MODEL_URI,
+    TAG_TRAIN_KEY,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +58,6 @@ ARTIFACT_DIR = (
 )
 MODEL_NAME = "model"
 
-TAG_GIT_COMMIT = "epochline.git_commit"
-TAG_GIT_DIRTY = "epochline.git_dirty"
-TAG_DATA_DIGEST = "epochline.data_digest"
-TAG_MODEL_DIGEST = "epochline.model_digest"
-TAG_EXP_NAME = "epochline.dvc_exp_name"
-TAG_BASELINE = "epochline.dvc_baseline_rev"
-TAG_TRAIN_KEY = "epochline.train_key"  # digest of everything train consumed: params, data, code
-TAG_MODEL_URI = "epochline.model_uri"  # set once the model is logged: the run is complete
-TAG_CHANGES = "epochline.params_changed"  # what differs from the baseline's params.yaml
-TAG_DATA_CHANGES = "epochline.data_changed"  # batches the baseline commit lacks: `+2 batches`
-TAG_DESCRIPTION = "mlflow.note.content"  # the run's description in the MLflow UI
 # The 3.x UI opens an experiment on its GenAI overview unless told it holds model training.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 # The params a run's name describes: those that change what train produces.
@@ -263,7 +266,7 @@ def run_context(flat_params: dict[str, Any], data_digest: str, train_key: str) -
         TAG_DATA_DIGEST: data_digest,
         TAG_TRAIN_KEY: train_key,
         TAG_EXP_NAME: exp_name,
-        provenance_.TAG_EXP_REF: provenance_.exp_ref(exp_name, baseline),
+        TAG_EXP_REF: provenance_.exp_ref(exp_name, baseline),
         TAG_BASELINE: baseline,
         TAG_CHANGES: differs,
         TAG_DATA_CHANGES: more,
@@ -419,11 +422,11 @@ def input_kinds(example: pd.DataFrame) -> dict[str, str]:
 
 def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> str:
     """Log the serving model (code + checkpoint) into the active run; return its URI."""
-    package = Path(__file__).parent
+    model_code = Path(__file__).parents[1] / "serving" / "model_code.py"  # not imported here
     with _quiet_schema_hints():
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
-            python_model=str(package / "serving/model_code.py"),
+            python_model=str(model_code),
             artifacts={"checkpoint": str(checkpoint)},
             signature=model_signature(example, output),
             input_example=example,

@@ -25,6 +25,7 @@ from epochline.data.preprocessing import Preprocessor
 from epochline.data.schema import Schema
 from epochline.serving import model_code
 from epochline.tracking import provenance, store
+from epochline.tracking.tags import TAG_DESCRIPTION, TAG_MODEL_DIGEST, TAG_MODEL_URI
 from epochline.training import distributed, model
 from epochline.training.distributed import World
 from epochline.training.progress import EpochProgress
@@ -119,9 +120,9 @@ def _new_run(
         model_digest = model.identity(data)
         with shielded():
             model_uri = store.log_model(paths.CHECKPOINT, example, answers)
-            mlflow.set_tags({store.TAG_MODEL_DIGEST: model_digest, store.TAG_MODEL_URI: model_uri})
+            mlflow.set_tags({TAG_MODEL_DIGEST: model_digest, TAG_MODEL_URI: model_uri})
     recorded = store.TrainedModel(
-        run.info.run_id, name, model_uri, model_digest, data_digest, tags[store.TAG_DESCRIPTION]
+        run.info.run_id, name, model_uri, model_digest, data_digest, tags[TAG_DESCRIPTION]
     )
     return recorded, trained
 
