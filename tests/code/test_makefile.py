@@ -8,15 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from epochline.core import paths
+
 REPO = Path(__file__).resolve().parents[2]
 
+# Every DVC-cached output (paths.py lists them; test_stage_deps checks that against dvc.yaml),
+# and what the tools write; the git-tracked outputs stay.
 GENERATED = [
-    "mlflow.db", "mlartifacts/1/x", "dvc_plots/index.html", "data/raw.parquet",
-    "models/model.pt", "models/model.json", "reports/test_predictions.parquet",
+    *(str(p) for p in paths.CACHED_OUTPUTS),
+    "mlflow.db", "mlartifacts/1/x", "dvc_plots/index.html",
     "reports/retrain/report.md", ".epochline-retrain.lock", ".epochline-retrain.lock.holder",
     "bench/results/bench.json", "predictions/test.csv",
 ]  # fmt: skip
-KEPT = ["reports/metrics.json", "params.yaml", "dvc.lock"]
+KEPT = [*(str(p) for p in paths.TRACKED_OUTPUTS), "params.yaml", "dvc.lock"]
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -18,3 +18,9 @@ METRICS = Path("reports/metrics.json")
 ROC = Path("reports/roc.json")
 CONFUSION = Path("reports/confusion.csv")
 PREDICTIONS = Path("reports/test_predictions.parquet")
+
+# Every output of the pipeline, as dvc.yaml declares them (a test checks the two agree).
+# DVC caches the first; git tracks the second (`cache: false`): what a retrain commits.
+CACHED_OUTPUTS = (RAW, RAW_MANIFEST, SCHEMA, NORMALIZED, PREPROCESSOR, SPLIT_DIR, CHECKPOINT,
+                  MODEL_INFO, PREDICTIONS)  # fmt: skip
+TRACKED_OUTPUTS = (HISTORY, METRICS, ROC, CONFUSION)

@@ -40,8 +40,7 @@ from epochline.tracking.tags import TAG_DATA_DIGEST, TAG_GIT_COMMIT, Tag
 log = logging.getLogger(__name__)
 
 # What --commit records: the pipeline's state plus the git-tracked (uncached) DVC outputs.
-COMMITTED = ["dvc.lock", "params.yaml", "reports/metrics.json", "reports/roc.json",
-             "reports/confusion.csv", "reports/train_history.json"]  # fmt: skip
+COMMITTED = ["dvc.lock", "params.yaml", *map(str, paths.TRACKED_OUTPUTS)]
 UNCHANGED = "unchanged"
 
 
