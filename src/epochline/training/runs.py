@@ -6,7 +6,6 @@ same model, that run is reused rather than logged a second time.
 """
 
 import logging
-import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -32,8 +31,9 @@ from epochline.training.progress import EpochProgress
 
 log = logging.getLogger(__name__)
 
-# The code whose change can change the weights: part of the training key.
-_TRAINING_CODE = (model, preprocessing, model_code, distributed, numerics, sys.modules[__name__])
+# The code whose change can change the weights, part of the training key: every module of
+# training/ (this one included) and, from other folders, the encoding the network is fed.
+_WEIGHTS_ELSEWHERE = (preprocessing, model_code, numerics)
 SPLITS = {"train": paths.TRAIN, "val": paths.VAL, "test": paths.TEST}
 # Where the run happens, not what is trained: the key holds the resolved device and the
 # number of processes instead.
@@ -43,14 +43,19 @@ _PLACEMENT = {"device", "nproc_per_node", "nnodes"}
 Fit = Callable[..., model.Trained]
 
 
+def training_code() -> dict[str, str]:
+    """folder/file -> text of the code in the training key (see _WEIGHTS_ELSEWHERE)."""
+    here = Path(__file__).parent
+    files = [*sorted(here.glob("*.py")), *(Path(m.__file__ or "") for m in _WEIGHTS_ELSEWHERE)]
+    return {f"{f.parent.name}/{f.name}": f.read_text() for f in files}
+
+
 def _training_key(
     params: Params, config: dict[str, Any], data: str, device: torch.device, world: World
 ) -> str:
-    files = [Path(m.__file__ or "") for m in _TRAINING_CODE]
-    code = {f.name: f.read_text() for f in files}
     return json_digest({
         "train": params.train.model_dump(exclude=_PLACEMENT), "config": config,
-        "data": data, "code": json_digest(code), "torch": provenance.release("torch"),
+        "data": data, "code": json_digest(training_code()), "torch": provenance.release("torch"),
         "device": device.type, "processes": world.size,
     })  # fmt: skip
 
