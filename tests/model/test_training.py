@@ -172,20 +172,23 @@ def test_served_forward_pass_equals_the_trained_module(tables: Tables) -> None:
     assert np.array_equal(served["label"].to_numpy(), (expected >= 0.5).astype(np.int64))
 
 
+OLD_SERVING = "src/epochline/serving.py"  # regroup: keep (the file before the move)
+
+
 def _serving_before_the_regroup() -> str:
-    """serving.py as it was before the package was regrouped (its name check then read
-    `epochline.serving`): the code a model logged before the move carries."""
+    """The logged model's code as it was before the package was regrouped (its name check
+    then read the old module name): the code a model logged before the move carries."""
     repo = Path(__file__).resolve().parents[2]
     git = ["git", "-C", str(repo)]
     removed = subprocess.run(
-        [*git, "log", "-1", "--format=%H", "--diff-filter=D", "--", "src/epochline/serving.py"],
+        [*git, "log", "-1", "--format=%H", "--diff-filter=D", "--", OLD_SERVING],
         capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     shown = subprocess.run(
-        [*git, "show", f"{removed}^:src/epochline/serving.py"], capture_output=True, text=True
+        [*git, "show", f"{removed}^:{OLD_SERVING}"], capture_output=True, text=True
     )
     if not removed or shown.returncode != 0:
-        pytest.skip("no git history of src/epochline/serving.py here (a shallow clone?)")
+        pytest.skip(f"no git history of {OLD_SERVING} here (a shallow clone?)")
     return shown.stdout
 
 
@@ -196,7 +199,7 @@ def test_a_model_logged_before_the_regroup_still_loads_and_answers(
 
     from epochline.serving.model_code import answer
 
-    old_code = tmp_path / "serving.py"
+    old_code = tmp_path / "serving.py"  # regroup: keep
     old_code.write_text(_serving_before_the_regroup())
     trained = train(tables, epochs=1)
     checkpoint = tmp_path / "model.pt"
