@@ -14,11 +14,11 @@ from mlflow.tracking import MlflowClient
 
 from epochline.core.params import RetrainParams
 from epochline.retrain import recording, report
-from epochline.retrain.compare import KEPT, PROMOTED, Scores, decide, split_changes
+from epochline.retrain.compare import Scores, decide, split_changes
 from epochline.retrain.decision import Decision, Provenance, Versions
 from epochline.retrain.drift import BatchDrift, FeatureDrift, LabelShift
 from epochline.tracking.registry import Registry
-from epochline.tracking.tags import RUN_TAG_PREFIX, Tag, tag_name
+from epochline.tracking.tags import KEPT, PROMOTED, RUN_TAG_PREFIX, Tag, tag_name
 
 RULE = RetrainParams()  # accuracy, min_delta 0.01, min_metric 0.7, 95%, 2000 samples, seed 42
 

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 from mlflow.tracking import MlflowClient
 
-from epochline.retrain.compare import KEPT, PROMOTED
 from epochline.tracking.registry import (
     CHALLENGER,
     CHAMPION,
@@ -19,6 +18,7 @@ from epochline.tracking.registry import (
     tag_name,
     tag_of,
 )
+from epochline.tracking.tags import KEPT, PROMOTED
 
 _names = itertools.count()
 

@@ -10,9 +10,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from epochline.retrain import loop
-from epochline.retrain.compare import PROMOTED
 from epochline.retrain.lock import LockBusy, exclusive
 from epochline.tracking.registry import CHAMPION, PREVIOUS, Registry, Tag
+from epochline.tracking.tags import PROMOTED
 
 NAME = "epochline-classifier"  # params.yaml's default registered_model_name
 

@@ -1,5 +1,5 @@
 """What a model's run lacks of evaluate's part, against a real SQLite MLflow store: what
-makes `epochline repro` and retrain run evaluate again (pipeline.evaluation_missing)."""
+makes `epochline repro` and retrain run evaluate again (retrain/complete.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from epochline.pipeline import evaluation_missing
+from epochline.retrain.complete import evaluation_missing
 from epochline.tracking import store as tracking
 from epochline.tracking.tags import TAG_BASELINE, TAG_CHANGES, TAG_DESCRIPTION
 

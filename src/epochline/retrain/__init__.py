@@ -1,1 +1,2 @@
-"""The retrain loop: compare, decide, record, report; drift and the lock."""
+"""The retrain loop: compare, decide, record, report; drift and the lock; the pipeline's model
+with its run complete in this store (which `epochline repro` shows too)."""

@@ -12,8 +12,8 @@ from sklearn import metrics as skm
 
 from epochline.core.params import RetrainParams
 from epochline.evaluation.metrics import classification_metrics
+from epochline.tracking.tags import KEPT, PROMOTED
 
-PROMOTED, KEPT = "promoted", "kept"  # the decisions, as the registry records them
 # Params that decide which rows are test rows, or what the label means: models trained under
 # others can't be compared.
 SPLIT_KEYS = ("split.test_size", "split.val_size", "split.seed", "data.id_column",

@@ -24,9 +24,9 @@ from epochline.core.files import read_json, read_parquet
 from epochline.core.params import Params, load_params
 from epochline.data import splitting
 from epochline.data.schema import Schema
-from epochline.pipeline import trained_here
 from epochline.retrain import recording, report
 from epochline.retrain.compare import Comparison, Scores, decide, split_changes
+from epochline.retrain.complete import trained_here
 from epochline.retrain.decision import Decision, Provenance, Versions
 from epochline.retrain.drift import BatchDrift, batch_drift
 from epochline.retrain.lock import exclusive

@@ -12,8 +12,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from epochline.retrain.compare import PROMOTED
-from epochline.tracking.tags import Tag, tag_name, tag_values
+from epochline.tracking.tags import PROMOTED, Tag, tag_name, tag_values
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 # What a missing model or alias looks like; anything else (a server error) must surface.

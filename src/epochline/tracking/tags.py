@@ -60,6 +60,10 @@ class Tag(StrEnum):
     REGISTERED_VERSION = "registered_version"  # on another run of the same model
 
 
+# Tag.DECISION's values: what a retrain decided about the challenger.
+PROMOTED, KEPT = "promoted", "kept"
+
+
 def tag_name(key: Tag, prefix: str = PREFIX) -> str:
     return f"{prefix}{key}"
 
