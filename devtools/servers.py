@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import random
-import signal
 import socket
 import subprocess
 import tempfile
@@ -16,12 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from epochline.core.processes import stop_child
+
 # A port handed out here is claimed by a lock file until this process gives it back (or
 # ends): two xdist workers, or two people's test runs on one machine, never get the same
 # port between one's check and its server's bind.
 _CLAIMS = Path(tempfile.gettempdir()) / "epochline-test-ports"
 _held: dict[int, int] = {}  # port -> the open lock file that claims it
-STOP_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 30  # from SIGTERM to SIGKILL, to the server's whole process group
 
 
 def _candidates() -> list[int]:
@@ -91,20 +91,6 @@ def wait_until_up(
     raise AssertionError(f"server not up at {url} after {seconds}s")
 
 
-def stop_group(server: subprocess.Popen) -> None:
-    """SIGTERM to the server's whole process group (its workers too), SIGKILL to whatever
-    is left after STOP_TIMEOUT_S. The server must have been started in a session of its own."""
-    group = server.pid  # start_new_session: the server leads its group
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        server.wait(timeout=STOP_TIMEOUT_S)
-    # Workers that outlive their parent still hold the group id.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
-    server.wait()
-
-
 @contextmanager
 def serving(args: list[str], cwd: Path, env: dict[str, str], ready_path: str) -> Iterator[str]:
     """Start a server whose args end with its port, wait for `ready_path`; yield its base URL."""
@@ -117,14 +103,14 @@ def serving(args: list[str], cwd: Path, env: dict[str, str], ready_path: str) ->
         with os.fdopen(fd, "w") as out:
             server = subprocess.Popen(
                 [*args, str(port)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stop_group stops its workers
+                start_new_session=True,  # its own process group: stopping it stops its workers
             )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_up(base + ready_path, server, log=log)
             yield base
         finally:
-            stop_group(server)
+            stop_child(server, STOP_TIMEOUT_S, group=True)
     finally:
         release_port(port)
         log.unlink(missing_ok=True)

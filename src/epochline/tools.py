@@ -10,10 +10,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from epochline.core.errors import USER_ERROR, Failed
+from epochline.core.processes import stop_child
 from epochline.core.runner import parent_death_signal
 
 # DVC ends every repro that ran a stage with this hint, remote or not.
 PUSH_HINT = "Use `dvc push` to send your updates to remote storage."
+STOP_TIMEOUT_S = 30  # from SIGTERM to SIGKILL
 
 
 class ToolFailed(Failed):
@@ -47,7 +49,7 @@ def run_tool(args: list[str], what: str, drop: tuple[str, ...] = (), quiet: bool
         try:
             _pass_through(proc.stdout or [], drop, errors, quiet)
         except BaseException:  # SIGTERM (as SystemExit) or Ctrl-C: stop the tool first
-            stop(proc)
+            stop_child(proc, STOP_TIMEOUT_S)
             raise
     if proc.returncode != 0:
         detail = errors[0] if errors else f"exited {proc.returncode}"
@@ -76,16 +78,6 @@ def _pass_through(
             errors[-1] += f" {line.strip()}"
         else:
             continues = False
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM, then SIGKILL if it is not gone within 30 s."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def dvc_remote() -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn, TypeVar
 
+from epochline.core import processes
 from epochline.core.errors import DONE, FAILED, INTERRUPTED, TERMINATED, Skipped, UserError
 
 log = logging.getLogger("epochline")
@@ -98,7 +99,7 @@ def _die_with_parent() -> None:
     if os.getppid() != parent:  # the parent died before the request took effect
         sys.exit(TERMINATED)
     if os.environ.get("DVC_STAGE") is not None and _is_shell_wrapper(parent):
-        _watch(_parent_of(parent), parent)
+        _watch(parent)
 
 
 # DVC runs a stage's command through `$SHELL -c` (/bin/sh where SHELL is unset). bash and
@@ -108,22 +109,20 @@ _SHELLS = frozenset({"sh", "dash", "bash", "zsh", "fish", "ksh", "mksh"})
 
 
 def _is_shell_wrapper(pid: int) -> bool:
+    argv = processes.command_line(pid)
+    return argv is not None and Path(argv[0]).name in _SHELLS and "-c" in argv[1:]
+
+
+def _parent_of(pid: int) -> int | None:
+    found = processes.read_stat(pid)
+    return None if found is None else found.parent
+
+
+def _watch(shell: int) -> None:
+    """SIGTERM to this process when the shell's parent (DVC) exits."""
+    launcher = _parent_of(shell)
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return Path(os.fsdecode(argv[0])).name in _SHELLS and b"-c" in argv[1:]
-
-
-def _parent_of(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])  # the name in (...) may hold spaces
-
-
-def _watch(launcher: int, shell: int) -> None:
-    """SIGTERM to this process when `launcher` (the shell's parent, DVC) exits."""
-    try:
-        handle = os.pidfd_open(launcher)
+        handle = None if launcher is None else os.pidfd_open(launcher)
     except ProcessLookupError:
         handle = None
     except OSError:  # a kernel before 5.3: no watch, as on other systems
