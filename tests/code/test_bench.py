@@ -45,9 +45,18 @@ def test_suite_measures_every_stage_floor_and_loop(tmp_path: Path) -> None:
     assert size["end_to_end"]["dvc_repro_s"] is None
     assert size["dvc"]["noop_ratio"] > 0
     assert _positive(size["dvc"]["noop"]) and _positive(size["dvc"]["noop_minimal"])
-    (loop,) = result["training_loop"]
-    assert loop["batch_size"] == 256 and loop["ratio"] > 0
-    assert loop["raw"]["samples_per_s"] > 0 and loop["fit"]["samples_per_s"] > 0
+    # What portable numerics cost: the train stage again with fast ones, and the loop
+    # under each (the raw loop and fit on the same numerics and threads).
+    assert _positive(size["train_fast"]) and size["portable_cost"] > 0
+    loops = {loop["numerics"]: loop for loop in result["training_loop"]}
+    assert sorted(loops) == ["fast", "portable"]
+    for loop in loops.values():
+        assert loop["batch_size"] == 256 and loop["ratio"] > 0
+        assert loop["raw"]["samples_per_s"] > 0 and loop["fit"]["samples_per_s"] > 0
+        assert loop["raw"]["numerics"] == loop["fit"]["numerics"] == loop["numerics"]
+    assert loops["portable"]["fit"]["threads"] == 1
     table = out.with_suffix(".md").read_text()
     assert table in done.stdout
     assert all(f"| {s} |" in table for s in STAGES)
+    assert "Portable numerics (the default) against fast ones: train " in table
+    assert "| portable (1) | 256 |" in table

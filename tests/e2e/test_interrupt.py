@@ -94,6 +94,9 @@ def test_ctrl_c_stops_every_process_and_fails_the_run(tmp_path: Path, shell: str
         ["epochline", "repro"], cwd=project, env=tool_env(SHELL=shell),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # a group of its own, as a shell gives a foreground job
+        # with Ctrl-C's default action: a job started in the background by a shell without
+        # job control (`make test &`) inherits SIGINT ignored, and so would this one.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         _wait(lambda: any(n >= 2 for _, n in _runs(project)), "train to log epochs")
