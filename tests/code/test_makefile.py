@@ -23,7 +23,6 @@ GENERATED = [
 KEPT = [*(str(p) for p in paths.TRACKED_OUTPUTS), "params.yaml", "dvc.lock"]
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_clean_removes_generated_files_and_keeps_tracked_ones(tmp_path: Path) -> None:
     shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
     for rel in GENERATED + KEPT:
@@ -84,7 +83,6 @@ def _setup(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize(
     ("versions", "args", "chosen"),
     [
@@ -105,7 +103,6 @@ def test_setup_makes_the_venv_with_the_first_python_3_11_or_newer(
     assert (tmp_path / "venv.log").read_text() == f"{chosen} -m venv .venv\n"
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize("args", [(), ("PYTHON=python3",)])
 def test_setup_without_a_python_3_11_says_so_in_one_line(
     tmp_path: Path, args: tuple[str, ...]

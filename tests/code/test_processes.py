@@ -11,8 +11,6 @@ import pytest
 
 from epochline.core import processes
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
-
 SLEEPS = "import time; print(1, flush=True); time.sleep(60)"
 IGNORES_SIGTERM = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); " + SLEEPS
 

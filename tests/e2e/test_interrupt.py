@@ -57,7 +57,6 @@ def _wait(condition, what: str, timeout: float = 120) -> None:  # type: ignore[n
         time.sleep(0.2)
 
 
-@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 # DVC runs the stage through `$SHELL -c`: bash execs it, dash (/bin/sh, CI's shell where
 # SHELL is unset) stays between DVC and the stage and runs on when DVC dies.
@@ -85,7 +84,6 @@ def test_stopping_epochline_stops_dvc_and_the_stage_and_fails_the_run(
     # die writing to the dead pipe first. The next repro marks it KILLED (below).
 
 
-@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"], ids=["bash", "sh"])
 def test_ctrl_c_stops_every_process_and_fails_the_run(tmp_path: Path, shell: str) -> None:
     """Ctrl-C in a terminal: SIGINT to the whole foreground process group at once."""
@@ -125,7 +123,6 @@ def _stage(project: Path, name: str) -> int:
     raise AssertionError(f"no {name} stage runs in {project}")
 
 
-@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc")
 def test_a_run_whose_process_was_killed_is_marked_killed_by_the_next_repro(
     tmp_path: Path,
 ) -> None:
