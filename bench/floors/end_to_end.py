@@ -49,23 +49,25 @@ def _digest(*frames: pd.DataFrame) -> str:
 
 
 def _prepare(params: Params) -> tuple[dict[str, pd.DataFrame], list[dict[str, Any]], np.ndarray]:
-    """Raw rows → train/val (scaled) and test (raw) tables, the feature specs, min and max."""
+    """Raw rows → train/val (standardised) and test (raw) tables, the feature specs, and
+    the training rows' mean and standard deviation."""
     d = params.data
     raw = make_synthetic(d.n_rows, d.n_features, d.seed, d.label_column)
     part = assign(raw, key_columns(list(raw.columns), d.id_column), params.split)
     features = [c for c in raw.columns if c != d.label_column]
     train_rows = raw.loc[part == TRAIN, features].to_numpy()
     fills = np.nanmedian(train_rows, axis=0)
-    low, high = train_rows.min(axis=0), train_rows.max(axis=0)
+    center, deviation = np.nanmean(train_rows, axis=0), np.nanstd(train_rows, axis=0)
     x = np.where(np.isnan(raw[features].to_numpy()), fills, raw[features].to_numpy())
-    scaled = pd.DataFrame((x - low) / np.where(high > low, high - low, 1.0), columns=features)
+    scale = np.where(deviation > 0, deviation, 1.0)
+    scaled = pd.DataFrame((x - center) / scale, columns=features)
     scaled[d.label_column] = raw[d.label_column]
     specs = [
         {"name": f, "kind": "numeric", "fill": float(v), "indicator": False}
         for f, v in zip(features, fills, strict=True)
     ]
     tables = {"train": scaled[part == TRAIN], "val": scaled[part == VAL], "test": raw[part == TEST]}
-    return tables, specs, np.stack([low, high])
+    return tables, specs, np.stack([center, scale])
 
 
 def _tensors(df: pd.DataFrame, label: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,8 +108,8 @@ def run(params: Params, device: str) -> None:
     tables, specs, bounds = _prepare(params)
     label = params.data.label_column
     net = model.build(len(specs), params.train.hidden_size, params.train.seed)
-    net.x_min.copy_(torch.from_numpy(bounds[0]))
-    net.x_span.copy_(torch.from_numpy(np.where(bounds[1] > bounds[0], bounds[1] - bounds[0], 1.0)))
+    net.x_center.copy_(torch.from_numpy(bounds[0]))
+    net.x_scale.copy_(torch.from_numpy(bounds[1]))
     config = {
         "features": specs, "columns": model_code.design_columns(specs),
         "hidden_size": params.train.hidden_size, "threshold": params.evaluate.threshold,

@@ -71,12 +71,22 @@ class SplitParams(_Section):
     seed: int = Field(42, ge=0, le=2**32 - 1)
 
 
+AUTO = "auto"
+# evaluate.threshold as a rule: the best F1, or the threshold that reaches a precision or
+# recall on the validation rows (its value then comes from training; evaluation/threshold.py).
+THRESHOLD_RULE = re.compile(r"^(max_f1|(precision|recall)>=(0(\.\d+)?|1(\.0*)?|\.\d+))$")
+
+
 class TrainParams(_Section):
-    lr: float = Field(0.015, gt=0)
-    epochs: int = Field(40, ge=1)
-    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(0.003, gt=0)
+    epochs: int = Field(200, ge=1)  # the most: early stopping (patience) usually ends sooner
+    patience: int | None = Field(10, ge=1)
+    batch_size: int | Literal["auto"] = AUTO
     hidden_size: int = Field(16, ge=1)
+    weight_decay: float = Field(0.01, ge=0)
     momentum: float = Field(0.9, ge=0, lt=1)
+    class_weight: Literal["none", "balanced"] = "none"
     seed: int = Field(42, ge=0, le=2**32 - 1)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     nproc_per_node: int = Field(1, ge=1, le=1024)
@@ -89,7 +99,23 @@ class TrainParams(_Section):
 
 
 class EvaluateParams(_Section):
-    threshold: float = Field(0.5, gt=0, lt=1)
+    threshold: float | str = 0.5
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, value: float | str) -> float | str:
+        if isinstance(value, str):
+            value = value.replace(" ", "")
+            match = THRESHOLD_RULE.match(value)
+            if not match or (match.group(3) is not None and float(match.group(3)) == 0):
+                raise ValueError(
+                    "a probability between 0 and 1, max_f1, precision>=P or recall>=R "
+                    "(P and R above 0, at most 1)"
+                )
+        elif not 0 < value < 1:
+            raise ValueError("a probability between 0 and 1 (exclusive), max_f1, "
+                             "precision>=P or recall>=R")
+        return value
 
 
 class TrackingParams(_Section):
@@ -98,13 +124,20 @@ class TrackingParams(_Section):
 
 
 class RetrainParams(_Section):
-    metric: Literal["accuracy", "f1", "roc_auc", "precision", "recall"] = "accuracy"
+    metric: Literal[
+        "accuracy", "f1", "roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall",
+        "log_loss",
+    ] = "accuracy"
     min_delta: float = Field(0.01, ge=0, lt=1)
     min_metric: float = Field(0.7, ge=0, le=1)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_bootstrap: int = Field(2000, ge=100)
     seed: int = Field(42, ge=0, le=2**32 - 1)
     lock_file: str = Field(".epochline-retrain.lock", min_length=1)
+    # The logistic regression fitted on the same rows (logged by evaluate) as a floor: a
+    # challenger more than baseline_margin below it on `metric` is never promoted.
+    require_beats_baseline: StrictBool = True
+    baseline_margin: float = Field(0.01, ge=0, lt=1)
 
     @field_validator("metric", mode="before")
     @classmethod

@@ -3,7 +3,9 @@
 Numbers: gaps filled with the training median (plus a 0/1 indicator where the training
 rows had gaps). Categories: one slot per category seen in training (the `max_categories`
 most frequent), one for missing and one for everything else (rarer or unseen values).
-Then every input is min-max scaled. The fitted spec travels inside the model checkpoint;
+Then every input is standardised (the training rows' mean and standard deviation):
+what logistic regression and most networks expect, and robust to one outlying value, which
+min-max scaling lets squeeze a column into a corner. The fitted spec travels inside the model checkpoint;
 serving/model_code.py applies it to raw rows, here and when MLflow serves the model.
 """
 
@@ -57,18 +59,31 @@ def _categorical_spec(name: str, values: pd.Series, max_categories: int) -> dict
     return {"name": name, "kind": "categorical", "categories": kept}
 
 
-def _scale(x: np.ndarray, low: float, span: float) -> np.ndarray:
-    """Min-max scaled, clipped as the served model clips (serving.LIMIT): a value far
+def _scale(x: np.ndarray, center: float, scale: float) -> np.ndarray:
+    """Standardised, clipped as the served model clips (serving.LIMIT): a value far
     outside the training range stays finite in float32 instead of becoming inf."""
-    scaled = (x - low) / span
+    scaled = (x - center) / scale
     return np.clip(scaled, -LIMIT, LIMIT, out=scaled)
+
+
+def _moments(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and standard deviation (0: the same value in every row). Taken
+    on values divided by the column's largest magnitude, so that squares of values near
+    float64's limit do not overflow; NumPy's pairwise sums add in a fixed order on any CPU."""
+    if len(inputs) == 0:
+        zeros = np.zeros(inputs.shape[1])
+        return zeros, zeros
+    size = np.abs(inputs).max(axis=0)
+    size = np.where(size > 0, size, 1.0)
+    unit = inputs / size
+    return unit.mean(axis=0) * size, unit.std(axis=0) * size
 
 
 @dataclass(frozen=True)
 class Preprocessor:
     features: tuple[dict[str, Any], ...]
-    minimum: tuple[float, ...]
-    maximum: tuple[float, ...]
+    center: tuple[float, ...]  # per input: the training rows' mean
+    deviation: tuple[float, ...]  # and standard deviation; 0 where the input never varies
 
     @classmethod
     def fit(
@@ -82,8 +97,8 @@ class Preprocessor:
         """Fitted on `train_rows`, or on the rows of it that `mask` picks: those are taken
         one column at a time, never as a copy of the whole table."""
         specs: list[dict[str, Any]] = []
-        low: list[float] = []
-        high: list[float] = []
+        center: list[float] = []
+        deviation: list[float] = []
         for f in schema.features:
             values = train_rows[f.name] if mask is None else train_rows[f.name][mask]
             spec = (
@@ -93,23 +108,28 @@ class Preprocessor:
             )
             inputs = design([spec], pd.DataFrame({f.name: values}, copy=False))
             specs.append(spec)
-            low += list(inputs.min(axis=0))
-            high += list(inputs.max(axis=0))
+            mean, std = _moments(inputs)
+            center += [float(v) for v in mean]
+            deviation += [float(v) for v in std]
         columns = design_columns(specs)
         if len(set(columns)) < len(columns):
             clash = next(c for c in columns if columns.count(c) > 1)
             raise UserError(f"{where}: two inputs would be named '{clash}'; rename a column")
-        return cls(tuple(specs), tuple(low), tuple(high))
+        return cls(tuple(specs), tuple(center), tuple(deviation))
 
     @property
     def columns(self) -> list[str]:
         return design_columns(list(self.features))
 
     @property
-    def span(self) -> np.ndarray:
-        span = np.asarray(self.maximum) - np.asarray(self.minimum)
+    def varies(self) -> np.ndarray:
+        """Inputs that vary over the training rows; the others are 0 in every scaled row."""
+        return np.asarray(self.deviation) > 0
+
+    @property
+    def scale(self) -> np.ndarray:
         # A constant input maps to 0 instead of dividing by zero.
-        return np.where(span > 0, span, 1.0)
+        return np.where(self.varies, np.asarray(self.deviation), 1.0)
 
     def transform(self, rows: pd.DataFrame, dtype: type = np.float64) -> pd.DataFrame:
         """The scaled network inputs of raw rows, one named column per input.
@@ -118,10 +138,10 @@ class Preprocessor:
         network trains on (they are float32), in half the memory and disk.
         """
         # Column by column, the same arithmetic as on the whole matrix, without making it.
-        inputs = zip(design_inputs(list(self.features), rows), self.minimum, self.span, strict=True)
+        inputs = zip(design_inputs(list(self.features), rows), self.center, self.scale, strict=True)
         scaled: dict[str, np.ndarray] = {
-            name: _scale(x, low, span).astype(dtype, copy=False)
-            for name, (x, low, span) in zip(self.columns, inputs, strict=True)
+            name: _scale(x, center, scale).astype(dtype, copy=False)
+            for name, (x, center, scale) in zip(self.columns, inputs, strict=True)
         }
         return pd.DataFrame(scaled, index=rows.index, columns=self.columns, copy=False)
 
@@ -129,10 +149,10 @@ class Preprocessor:
         return {
             "features": [dict(f) for f in self.features],
             "columns": self.columns,
-            "min": [float(v) for v in self.minimum],
-            "max": [float(v) for v in self.maximum],
+            "mean": [float(v) for v in self.center],
+            "std": [float(v) for v in self.deviation],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
-        return cls(tuple(data["features"]), tuple(data["min"]), tuple(data["max"]))
+        return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["std"]))

@@ -1,6 +1,11 @@
-"""Yardsticks for the network on the pipeline's own split: the majority class, and a
-scikit-learn logistic regression fitted on the same training rows with the same kind of
-preprocessing (median fill plus gap indicators, one-hot with a cap, scaling)."""
+"""Yardsticks for the network, on its own split and its own inputs: the majority class, a
+scikit-learn logistic regression and (for `epochline baselines`) a gradient-boosted model.
+
+The models are fitted on the training rows of data/split as the network sees them (gap
+fills with indicators, one-hot categories capped by data.max_categories, standardised):
+the only difference from the network is the model. evaluate logs the majority class and
+the logistic regression in every run; the boosted model costs more and is the tool's.
+"""
 
 from __future__ import annotations
 
@@ -8,80 +13,136 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from epochline.core import paths
-from epochline.core.files import read_json, read_parquet
+from epochline.core.files import read_json
 from epochline.core.params import Params
-from epochline.data import splitting
-from epochline.data.schema import NUMERIC, Schema
-from epochline.evaluation import metrics
+from epochline.data import tables
+from epochline.data.preprocessing import Preprocessor
+from epochline.evaluation import metrics, threshold
+
+# Above this many training rows the fitted yardsticks learn from every k-th row, this many
+# in all: a logistic regression on 10 inputs has learnt what it can from 100 000 rows, and
+# evaluate stays within its time on 10 M (README: Performance).
+FIT_ROWS = 100_000
+MAJORITY, LOGISTIC, BOOSTED = "majority class", "logistic regression", "gradient boosting"
+# The prefix of each yardstick's metrics in a run: baseline_lr_roc_auc, ...
+RUN_PREFIX = {MAJORITY: "baseline_majority_", LOGISTIC: "baseline_lr_", BOOSTED: "baseline_hgb_"}
 
 
 @dataclass(frozen=True)
 class Yardstick:
     name: str
-    accuracy: float
-    roc_auc: float
+    values: dict[str, float]  # as metrics.classification_metrics names them
+    threshold: float | None  # the decision threshold its labels used; None: a constant answer
 
 
-def logistic_regression(schema: Schema, max_categories: int) -> object:
-    numeric = [f.name for f in schema.features if f.kind == NUMERIC]
-    categorical = [f.name for f in schema.features if f.kind != NUMERIC]
-    columns = ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
-                                  StandardScaler()), numeric),
-        ("categorical", make_pipeline(
-            SimpleImputer(strategy="constant", fill_value="<missing>"),
-            OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories + 1),
-        ), categorical),
-    ])  # fmt: skip
-    return make_pipeline(columns, LogisticRegression(max_iter=5000))
+@dataclass(frozen=True)
+class Inputs:
+    """Network inputs and labels of the training, validation and test rows."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
 
 
-def _as_sklearn(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    # scikit-learn's imputers want object columns with np.nan for missing text.
-    out = rows[schema.feature_names].copy()
-    for f in schema.features:
-        if f.kind != NUMERIC:
-            out[f.name] = out[f.name].astype(object).where(out[f.name].notna(), np.nan)
-    return out
+def every_kth(n_rows: int, limit: int = FIT_ROWS) -> np.ndarray:
+    """Row positions spread evenly over all rows, at most `limit` of them."""
+    if n_rows <= limit:
+        return np.arange(n_rows)
+    return np.linspace(0, n_rows - 1, limit).round().astype(np.int64)
+
+
+def _inputs(frame: pd.DataFrame, columns: list[str], label: str) -> tuple[np.ndarray, np.ndarray]:
+    return frame[columns].to_numpy(dtype=np.float64), frame[label].to_numpy()
+
+
+def pipeline_inputs(preprocessor: Preprocessor, label: str, test: pd.DataFrame) -> Inputs:
+    """The split's training (sampled, see FIT_ROWS) and validation inputs, and the test
+    rows (raw, as evaluate holds them) turned into inputs by the same preprocessing."""
+    columns = preprocessor.columns
+    n_train = tables.row_count(paths.TRAIN, "train table")
+    keep = every_kth(n_train)
+    train = tables.read_rows(paths.TRAIN, "train table", 0, n_train, [*columns, label])
+    val = tables.read_rows(
+        paths.VAL, "validation table", 0, tables.row_count(paths.VAL, "validation table"),
+        [*columns, label],
+    )  # fmt: skip
+    test_inputs = preprocessor.transform(test)
+    return Inputs(
+        _inputs(train.iloc[keep], columns, label),
+        _inputs(val, columns, label),
+        (test_inputs.to_numpy(dtype=np.float64), test[label].to_numpy()),
+    )
+
+
+def _fitted(name: str, x: np.ndarray, y: np.ndarray) -> object:
+    if name == LOGISTIC:
+        model: object = LogisticRegression(max_iter=5000)
+    else:
+        model = HistGradientBoostingClassifier(random_state=0)
+    model.fit(x, y)  # type: ignore[attr-defined]
+    return model
 
 
 def yardsticks(
-    train: pd.DataFrame, test: pd.DataFrame, schema: Schema, max_categories: int
+    inputs: Inputs, rule: float | str, names: tuple[str, ...] = (MAJORITY, LOGISTIC)
 ) -> list[Yardstick]:
-    """Majority class and logistic regression, fitted on `train`, scored on `test`."""
-    y_train, y_test = train[schema.label].to_numpy(), test[schema.label].to_numpy()
-    majority = int(y_train.mean() >= 0.5)
-    constant = np.full(len(y_test), float(majority))
-    model = logistic_regression(schema, max_categories)
-    model.fit(_as_sklearn(train, schema), y_train)  # type: ignore[attr-defined]
-    prob = model.predict_proba(_as_sklearn(test, schema))[:, 1]  # type: ignore[attr-defined]
+    """Each yardstick fitted on the training inputs and scored on the test rows; its
+    threshold comes from `rule` (evaluate.threshold) on its own validation answers."""
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = inputs.train, inputs.val, inputs.test
     found = []
-    for name, p in (("majority class", constant), ("logistic regression", prob)):
-        values = metrics.classification_metrics(y_test, p, (p >= 0.5).astype(np.int64))
-        found.append(Yardstick(name, values["accuracy"], values["roc_auc"]))
+    for name in names:
+        if name == MAJORITY:
+            rate = float(np.mean(y_train)) if len(y_train) else 0.5
+            prob = np.full(len(y_test), rate)
+            label = np.full(len(y_test), int(rate >= 0.5), dtype=np.int64)
+            found.append(Yardstick(name, metrics.classification_metrics(y_test, prob, label), None))
+            continue
+        if len(np.unique(y_train)) < 2:
+            continue  # one class in training: nothing for a model to fit
+        model = _fitted(name, x_train, y_train)
+        p_val = model.predict_proba(x_val)[:, 1]  # type: ignore[attr-defined]
+        cut = threshold.choose(rule, y_val > 0, p_val).value
+        prob = model.predict_proba(x_test)[:, 1]  # type: ignore[attr-defined]
+        label = (prob >= cut).astype(np.int64)
+        found.append(Yardstick(name, metrics.classification_metrics(y_test, prob, label), cut))
     return found
+
+
+def run_metrics(found: list[Yardstick]) -> dict[str, float]:
+    """baseline_majority_accuracy, baseline_lr_roc_auc, ...: as evaluate logs them."""
+    return {f"{RUN_PREFIX[y.name]}{k}": v for y in found for k, v in y.values.items()}
+
+
+COLUMNS = ("accuracy", "roc_auc", "pr_auc", "balanced_accuracy", "recall")
 
 
 def table(rows: list[Yardstick], network: dict[str, float], n_test: int) -> str:
     """Markdown: each yardstick and the pipeline's network on the same test rows."""
-    lines = [f"| model (test rows: {n_test}) | accuracy | ROC AUC |", "|---|---|---|"]
-    lines += [f"| {y.name} | {y.accuracy:.4f} | {y.roc_auc:.4f} |" for y in rows]
-    lines.append(f"| epochline network | {network['accuracy']:.4f} | {network['roc_auc']:.4f} |")
+    head = " | ".join(c.replace("_", " ") for c in COLUMNS)
+    lines = [f"| model (test rows: {n_test}) | {head} | threshold |",
+             "|---|" + "---|" * (len(COLUMNS) + 1)]  # fmt: skip
+
+    def line(name: str, values: dict[str, float], cut: float | None) -> str:
+        cells = " | ".join(f"{values[c]:.4f}" for c in COLUMNS)
+        return f"| {name} | {cells} | {'-' if cut is None else f'{cut:.4f}'} |"
+
+    lines += [line(y.name, y.values, y.threshold) for y in rows]
+    lines.append(line("epochline network", network, network.get("threshold")))
     return "\n".join(lines)
 
 
 def against_pipeline(params: Params) -> str:
-    """The yardsticks on the outputs of the last `dvc repro`, beside reports/metrics.json."""
-    raw = read_parquet(paths.RAW, "raw table")
-    schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
-    is_train = splitting.is_train(raw, schema.id_column, params.split)
-    test = read_parquet(paths.TEST, "test table")
-    found = yardsticks(raw[is_train], test, schema, params.data.max_categories)
+    """All three yardsticks on the outputs of the last `dvc repro`, beside the network's
+    reports/metrics.json."""
+    preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
+    test = tables.read_rows(
+        paths.TEST, "test table", 0, tables.row_count(paths.TEST, "test table"),
+        [*(f["name"] for f in preprocessor.features), params.data.label_column],
+    )  # fmt: skip
+    inputs = pipeline_inputs(preprocessor, params.data.label_column, test)
+    found = yardsticks(inputs, params.evaluate.threshold, (MAJORITY, LOGISTIC, BOOSTED))
     return table(found, read_json(paths.METRICS, "test metrics"), len(test))

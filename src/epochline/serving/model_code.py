@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 MISSING, OTHER = "<missing>", "<other>"
 # Scaled inputs are clipped here: a finite value far outside the training range (1e308)
-# would otherwise overflow float32 and come out as NaN. Training rows lie within [0, 1].
+# would otherwise overflow float32 and come out as NaN. Training rows are standardised.
 LIMIT = 1e6
 # Portable CPU numerics (epochline.core.numerics): torch's baseline kernels and MKL's compatible
 # code path, the same bits on every x86-64 CPU. Read once, when torch loads.
@@ -117,7 +117,7 @@ def design(features: list[dict[str, Any]], rows: pd.DataFrame) -> np.ndarray:
 
 
 def probability(state: dict[str, torch.Tensor], matrix: np.ndarray) -> np.ndarray:
-    """design matrix → min-max scaling (clipped) → Linear → ReLU → Linear → sigmoid."""
+    """design matrix → standardisation (clipped) → Linear → ReLU → Linear → sigmoid."""
     import torch  # here, not at the top: the data stages use this module without torch
     from torch.nn import functional
 
@@ -128,7 +128,7 @@ def probability(state: dict[str, torch.Tensor], matrix: np.ndarray) -> np.ndarra
     try:
         with torch.no_grad():
             x = torch.tensor(matrix, dtype=torch.float64)
-            scaled = ((x - state["x_min"]) / state["x_span"]).clamp(-LIMIT, LIMIT).float()
+            scaled = ((x - state["x_center"]) / state["x_scale"]).clamp(-LIMIT, LIMIT).float()
             hidden = functional.linear(scaled, state["hidden.weight"], state["hidden.bias"])
             logits = functional.linear(torch.relu(hidden), state["out.weight"], state["out.bias"])
             return torch.sigmoid(logits.squeeze(-1)).double().numpy()

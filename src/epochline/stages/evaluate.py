@@ -1,4 +1,5 @@
-"""Stage evaluate: score the test rows with the model as logged; report to DVC and MLflow."""
+"""Stage evaluate: score the test rows with the model as logged, beside the yardsticks fitted
+on the same training rows; report to DVC and MLflow."""
 
 import logging
 
@@ -6,13 +7,15 @@ import mlflow
 import pandas as pd
 
 from epochline.core import paths
-from epochline.core.files import read_parquet, write_json, write_parquet, write_with
+from epochline.core.files import read_json, read_parquet, write_json, write_parquet, write_with
 from epochline.core.params import load_params
 from epochline.core.runner import run_main, shielded
-from epochline.evaluation import metrics, plots
+from epochline.data.preprocessing import Preprocessor
+from epochline.data.schema import Schema
+from epochline.evaluation import baselines, metrics, plots, verdict
 from epochline.serving.scoring import LoggedModel
 from epochline.tracking import provenance, store
-from epochline.tracking.tags import TAG_DESCRIPTION
+from epochline.tracking.tags import TAG_BELOW_BASELINE, TAG_DESCRIPTION, TAG_NEVER_PREDICTS
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +25,8 @@ def main() -> None:
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
     trained = store.pipeline_model(store.connect(params.tracking))
+    info = read_json(paths.MODEL_INFO, "train's model info")
+    schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
 
     # Raw rows through the logged model: what is evaluated is exactly what would be served.
     predictions = LoggedModel(trained.model_uri).score(test)
@@ -31,7 +36,18 @@ def main() -> None:
     matrix = metrics.confusion(y, pred)
     roc = metrics.roc_points(y, prob)
 
-    write_json(metrics.summary(values, matrix), paths.METRICS)
+    preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
+    inputs = baselines.pipeline_inputs(preprocessor, label, test)
+    yardsticks = baselines.yardsticks(inputs, params.evaluate.threshold)
+    found = verdict.judge(values, pred, yardsticks, schema.classes, params.retrain)
+
+    report = {
+        **metrics.summary(values, matrix),
+        "threshold": info["threshold"], "best_epoch": info["best_epoch"],
+        "baselines": {y.name.replace(" ", "_"): metrics.rounded(y.values) for y in yardsticks},
+        "never_predicts": found.never_predicts, "warnings": found.lines(),
+    }  # fmt: skip
+    write_json(report, paths.METRICS)
     write_json(roc, paths.ROC)
     confusion_rows = pd.DataFrame({"actual": y, "predicted": pred})
     write_with(paths.CONFUSION, lambda tmp: confusion_rows.to_csv(tmp, index=False))
@@ -40,13 +56,19 @@ def main() -> None:
     # Resume train's run: one run holds the whole story; evaluate never opens a second.
     with mlflow.start_run(run_id=trained.run_id), shielded():
         mlflow.set_tags(provenance.process_tags())  # RUNNING again, now this process's
-        mlflow.log_metrics({f"test_{k}": v for k, v in values.items()})
+        mlflow.log_metrics(
+            {f"test_{k}": v for k, v in values.items()} | baselines.run_metrics(yardsticks)
+        )
+        flags = {TAG_NEVER_PREDICTS: found.never_predicts, TAG_BELOW_BASELINE: found.below}
+        mlflow.set_tags({k: v for k, v in flags.items() if v is not None})
         # The runs table shows the description: the test metrics without opening the run.
         mlflow.set_tag(TAG_DESCRIPTION, store.describe(trained, values))
         mlflow.log_figure(plots.confusion_figure(matrix), "plots/confusion_matrix.png")
         mlflow.log_figure(plots.roc_figure(roc, values["roc_auc"]), "plots/roc_curve.png")
         mlflow.log_artifact(str(paths.METRICS), "reports")
     log.info("test rows %d: %s", len(test), ", ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    for line in found.lines():
+        log.warning("%s", line)
 
 
 if __name__ == "__main__":

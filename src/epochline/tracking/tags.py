@@ -27,6 +27,12 @@ VERSION_TAG = PREFIX + "version.{}"  # a package's version: epochline.version.to
 TAG_HOST, TAG_PID, TAG_STARTED = f"{PREFIX}host", f"{PREFIX}pid", f"{PREFIX}process_started"
 # Where the weights were computed: a GPU's, or a CPU's kernels under train.numerics.
 TAG_DEVICE, TAG_CPU_CAPABILITY = f"{PREFIX}device", f"{PREFIX}cpu_capability"
+# The decision threshold baked into the model, and how it was chosen (evaluate.threshold).
+TAG_THRESHOLD = f"{PREFIX}threshold"
+# evaluate's warnings: a class the model never answers on the test rows; the network below
+# the logistic regression fitted on the same rows, on retrain.metric.
+TAG_NEVER_PREDICTS = f"{PREFIX}never_predicts"
+TAG_BELOW_BASELINE = f"{PREFIX}below_baseline"
 TAG_DESCRIPTION = "mlflow.note.content"  # MLflow's own: the run's description in the UI
 
 # --- on a model version (Tag, under PREFIX), and a retrain's decision on the version's run

@@ -24,27 +24,32 @@ from torch import nn
 
 from epochline.core import numerics
 from epochline.core.errors import UserError
-from epochline.core.params import Params, TrainParams
+from epochline.core.params import AUTO, Params, TrainParams
 from epochline.data.preprocessing import Preprocessor
 from epochline.data.schema import Schema
+from epochline.evaluation import threshold
 from epochline.serving.model_code import LIMIT
 from epochline.training.distributed import SINGLE, World, all_sum, pad
 
 
+# train.batch_size: auto (see auto_batch_size), chosen by measurement (README: Your own data).
+AUTO_STEPS, AUTO_BATCH_MIN, AUTO_BATCH_MAX = 64, 16, 1024
+
+
 class Classifier(nn.Module):
-    """inputs → min-max scaling (clipped) → Linear → ReLU → Linear → sigmoid.
+    """inputs → standardisation (clipped) → Linear → ReLU → Linear → sigmoid.
 
     The scaling lives in buffers, so the saved weights take unscaled inputs (serving.design
     makes them from raw rows): what is trained on normalised data is served on raw data.
     """
 
-    x_min: torch.Tensor
-    x_span: torch.Tensor
+    x_center: torch.Tensor
+    x_scale: torch.Tensor
 
     def __init__(self, n_features: int, hidden_size: int) -> None:
         super().__init__()
-        self.register_buffer("x_min", torch.zeros(n_features, dtype=torch.float64))
-        self.register_buffer("x_span", torch.ones(n_features, dtype=torch.float64))
+        self.register_buffer("x_center", torch.zeros(n_features, dtype=torch.float64))
+        self.register_buffer("x_scale", torch.ones(n_features, dtype=torch.float64))
         self.hidden = nn.Linear(n_features, hidden_size)
         self.out = nn.Linear(hidden_size, 1)
 
@@ -53,12 +58,12 @@ class Classifier(nn.Module):
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
         """Probability of class 1 for unscaled inputs."""
-        normalized = ((raw.double() - self.x_min) / self.x_span).clamp(-LIMIT, LIMIT).float()
+        normalized = ((raw.double() - self.x_center) / self.x_scale).clamp(-LIMIT, LIMIT).float()
         return torch.sigmoid(self.logits(normalized))
 
     def set_scaler(self, preprocessor: Preprocessor) -> None:
-        self.x_min.copy_(torch.tensor(preprocessor.minimum, dtype=torch.float64))
-        self.x_span.copy_(torch.from_numpy(preprocessor.span))
+        self.x_center.copy_(torch.tensor(preprocessor.center, dtype=torch.float64))
+        self.x_scale.copy_(torch.from_numpy(preprocessor.scale))
 
     @torch.no_grad()
     def silence_unused_inputs(self, used: torch.Tensor) -> None:
@@ -106,7 +111,7 @@ def to_tensors(
 
 def inputs_used(preprocessor: Preprocessor) -> torch.Tensor:
     """Inputs that vary over the training rows; the others are 0 in every scaled row."""
-    return torch.from_numpy(np.asarray(preprocessor.maximum) > np.asarray(preprocessor.minimum))
+    return torch.from_numpy(preprocessor.varies)
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -156,10 +161,14 @@ def _trainer(model: Classifier, device: torch.device, world: World) -> nn.Module
 
 
 @torch.no_grad()
-def _score_sums(model: Classifier, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _score_sums(
+    model: Classifier, x: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None
+) -> torch.Tensor:
     """Summed loss, correct answers and rows: sums, so that shards add up exactly."""
     logits = model.logits(x)
-    loss = nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="sum")
+    loss = nn.functional.binary_cross_entropy_with_logits(
+        logits, y, reduction="sum", pos_weight=pos_weight
+    )
     correct = ((logits > 0) == (y > 0.5)).sum()
     return _sums(loss, correct, len(y))
 
@@ -170,9 +179,10 @@ def _epoch(
     data: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     order: torch.Tensor,
     batch_size: int,
+    pos_weight: torch.Tensor | None,
 ) -> torch.Tensor:
-    """One pass of SGD in `order`; returns the summed loss and correct answers of its
-    batches as they were trained on (the running metrics every framework reports)."""
+    """One pass in `order`; returns the summed loss and correct answers of its batches as
+    they were trained on (the running metrics every framework reports)."""
     x, y, positive = data
     loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
     # Each step keeps its logits and the answers are counted once per epoch: two small ops
@@ -181,7 +191,9 @@ def _epoch(
     for start in range(0, len(x), batch_size):
         batch = order[start : start + batch_size]
         logits = trainer(x[batch])
-        loss = nn.functional.binary_cross_entropy_with_logits(logits, y[batch])
+        loss = nn.functional.binary_cross_entropy_with_logits(
+            logits, y[batch], pos_weight=pos_weight
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -196,6 +208,40 @@ def _sums(loss: torch.Tensor, correct: torch.Tensor, rows: int) -> torch.Tensor:
     return torch.stack([loss.double(), correct.double(), loss.new_tensor(float(rows)).double()])
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """What a fit did: every epoch's metrics, and the epoch whose weights the model holds."""
+
+    history: list[EpochMetrics]
+    best_epoch: int
+    batch_size: int
+    stopped_early: bool
+
+
+def auto_batch_size(n_train: int, world_size: int = 1) -> int:
+    """train.batch_size: auto. About AUTO_STEPS steps per epoch: a power of two between
+    AUTO_BATCH_MIN and AUTO_BATCH_MAX (a few hundred rows get batches of 16, a million
+    rows 1024), rounded up to a multiple of the processes."""
+    target = max(n_train // AUTO_STEPS, 1)
+    size = min(max(1 << (target.bit_length() - 1), AUTO_BATCH_MIN), AUTO_BATCH_MAX)
+    return math.ceil(size / world_size) * world_size
+
+
+def batch_size(params: TrainParams, n_train: int) -> int:
+    if params.batch_size == AUTO:
+        return auto_batch_size(n_train, params.world_size)
+    return int(params.batch_size)
+
+
+def _optimizer(model: Classifier, params: TrainParams) -> torch.optim.Optimizer:
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=params.lr, momentum=params.momentum,
+            weight_decay=params.weight_decay,
+        )  # fmt: skip
+    return torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+
+
 def fit(
     model: Classifier,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -204,19 +250,35 @@ def fit(
     on_epoch: Callable[[EpochMetrics], Any] = lambda _: None,
     device: torch.device | None = None,
     world: World = SINGLE,
-) -> list[EpochMetrics]:
-    """SGD over tensors that stay on `device` for the whole fit, sliced by a seeded
-    permutation per epoch. With several processes (`world`), each passes its own shard
-    (train shards of equal length) and takes its share of every batch of
-    `params.batch_size` rows: the same steps as one process takes. Gradients are averaged
-    and epoch metrics summed over all.
-    The model ends on the CPU, whatever device trained it."""
+    train_total: int | None = None,
+) -> Fitted:
+    """Train over tensors that stay on `device` for the whole fit, sliced by a seeded
+    permutation per epoch, for at most `params.epochs` epochs: after `params.patience`
+    epochs without a lower validation loss it stops, and the model holds the weights of
+    the epoch with the lowest one. With several processes (`world`), each passes its own
+    shard (train shards of equal length) and takes its share of every batch: the same
+    steps as one process takes. Gradients are averaged and epoch metrics summed over all,
+    so every process stops at the same epoch. The model ends on the CPU."""
     torch.use_deterministic_algorithms(True)
     device = device or torch.device("cpu")
     if device.type == "cpu":
         numerics.check(params.numerics)
     with numerics.one_thread(params.numerics):
-        return _fit(model, train, val, params, on_epoch, device, world)
+        return _fit(model, train, val, params, on_epoch, device, world, train_total)
+
+
+def _positive_weight(
+    y: torch.Tensor, params: TrainParams, world: World, n_train: int
+) -> torch.Tensor | None:
+    """class_weight balanced: positives weigh negatives/positives (over all processes' rows,
+    padding aside), so both classes add up to the same total weight in the loss."""
+    if params.class_weight == "none":
+        return None
+    rows = min(len(y), math.ceil(n_train / world.size))  # this shard's own rows, not padding
+    positives = all_sum(y[:rows].double().sum().reshape(1), world).item()
+    if positives in (0, n_train):
+        return None  # one class only: nothing to balance (the data stages warn about it)
+    return torch.tensor((n_train - positives) / positives, dtype=torch.float32, device=y.device)
 
 
 def _fit(
@@ -227,21 +289,26 @@ def _fit(
     on_epoch: Callable[[EpochMetrics], Any],
     device: torch.device,
     world: World,
-) -> list[EpochMetrics]:
+    train_total: int | None,
+) -> Fitted:
     model.to(device)
     x, y = (t.to(device) for t in train)
     val_x, val_y = (t.to(device) for t in val)
+    n_train = len(x) if train_total is None else train_total
+    size = batch_size(params, n_train)
+    pos_weight = _positive_weight(y, params, world, n_train)
     trainer = _trainer(model, device, world)
     gen = torch.Generator().manual_seed(params.seed)  # on the CPU: the same order everywhere
-    optimizer = torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum)
-    history = []
+    optimizer = _optimizer(model, params)
+    history: list[EpochMetrics] = []
+    best_loss, best_epoch, best_state = math.inf, 0, None
     for epoch in range(1, params.epochs + 1):
         model.train()
         order = torch.randperm(len(x), generator=gen).to(device)
-        sums = _epoch(trainer, optimizer, (x, y, y > 0.5), order, params.batch_size // world.size)
+        sums = _epoch(trainer, optimizer, (x, y, y > 0.5), order, size // world.size, pos_weight)
         model.eval()
         totals: list[float] = all_sum(
-            torch.cat([sums, _score_sums(model, val_x, val_y)]), world
+            torch.cat([sums, _score_sums(model, val_x, val_y, pos_weight)]), world
         ).tolist()
         loss, correct, rows, val_loss, val_correct, val_rows = totals
         metrics = EpochMetrics(
@@ -249,8 +316,19 @@ def _fit(
         )
         history.append(metrics)
         on_epoch(metrics)
+        if metrics.val_loss < best_loss:  # NaN never is: a diverged epoch is never the best
+            best_loss, best_epoch = metrics.val_loss, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        elif params.patience is not None and epoch - best_epoch >= params.patience:
+            break
+    if best_state is None:
+        raise UserError(
+            f"training diverged: the validation loss was never a finite number in "
+            f"{len(history)} epochs; lower train.lr (now {params.lr})"
+        )
+    model.load_state_dict(best_state)
     model.to("cpu")
-    return history
+    return Fitted(history, best_epoch, size, len(history) < params.epochs)
 
 
 @dataclass(frozen=True)
@@ -259,7 +337,12 @@ class Trained:
 
     net: Classifier
     config: dict[str, Any]
-    history: list[EpochMetrics]
+    fitted: Fitted
+    threshold: threshold.Threshold
+
+    @property
+    def history(self) -> list[EpochMetrics]:
+        return self.fitted.history
 
 
 def checkpoint_config(params: Params, preprocessor: Preprocessor, schema: Schema) -> dict[str, Any]:
@@ -285,11 +368,14 @@ def train(
     world: World = SINGLE,
     train_total: int | None = None,
     on_epoch: Callable[[EpochMetrics], Any] = lambda _: None,
+    threshold_rows: pd.DataFrame | None = None,
 ) -> Trained:
     """A model trained on rows of network inputs (a column per `preprocessor.columns`, and
     the label), as the train stage trains it. With several processes, each passes its
     shard, and `train_total`, the train rows of all: shards are padded to the longest, so
-    that every process takes the same steps."""
+    that every process takes the same steps. The decision threshold (evaluate.threshold,
+    a number or a rule) is chosen on `threshold_rows`, by default `val_rows`: with several
+    processes the main one passes all validation rows there."""
     if train_total is None and world.size > 1:
         raise ValueError(f"train: {world.size} processes need train_total, the rows of all")
     config = checkpoint_config(params, preprocessor, schema)
@@ -300,8 +386,24 @@ def train(
     net.set_scaler(preprocessor)
     net.silence_unused_inputs(inputs_used(preprocessor))
     val = to_tensors(val_rows, columns, label)
-    history = fit(net, inputs, val, params.train, on_epoch=on_epoch, device=device, world=world)
-    return Trained(net, config, history)
+    fitted = fit(net, inputs, val, params.train, on_epoch=on_epoch, device=device, world=world,
+                 train_total=len(train_rows) if train_total is None else train_total)  # fmt: skip
+    rows = val if threshold_rows is None else to_tensors(threshold_rows, columns, label)
+    y_val, p_val = _probability(net, rows, params.train.numerics)
+    chosen = threshold.choose(params.evaluate.threshold, y_val, p_val)
+    config["threshold"] = chosen.value
+    return Trained(net, config, fitted, chosen)
+
+
+@torch.no_grad()
+def _probability(
+    net: Classifier, rows: tuple[torch.Tensor, torch.Tensor], mode: numerics.Numerics
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and the trained model's probabilities for rows of network inputs."""
+    x, y = rows
+    with numerics.one_thread(mode):
+        prob = torch.sigmoid(net.logits(x)).double().numpy()
+    return y.numpy() > 0.5, prob
 
 
 def checkpoint(model: Classifier, config: dict[str, Any]) -> dict[str, Any]:

@@ -22,18 +22,25 @@ from epochline.core.runner import shielded
 from epochline.data import preprocessing, tables
 from epochline.data.preprocessing import Preprocessor
 from epochline.data.schema import Schema
+from epochline.evaluation import threshold
 from epochline.serving import model_code
 from epochline.tracking import provenance, store
-from epochline.tracking.tags import TAG_DESCRIPTION, TAG_MODEL_DIGEST, TAG_MODEL_URI
+from epochline.tracking.tags import (
+    TAG_DESCRIPTION,
+    TAG_MODEL_DIGEST,
+    TAG_MODEL_URI,
+    TAG_THRESHOLD,
+)
 from epochline.training import distributed, model
 from epochline.training.distributed import World
 from epochline.training.progress import EpochProgress
 
 log = logging.getLogger(__name__)
 
-# The code whose change can change the weights, part of the training key: every module of
-# training/ (this one included) and, from other folders, the encoding the network is fed.
-_WEIGHTS_ELSEWHERE = (preprocessing, model_code, numerics)
+# The code whose change can change the model, part of the training key: every module of
+# training/ (this one included) and, from other folders, the encoding the network is fed
+# and the choice of the threshold baked into it.
+_WEIGHTS_ELSEWHERE = (preprocessing, model_code, numerics, threshold)
 SPLITS = {"train": paths.TRAIN, "val": paths.VAL, "test": paths.TEST}
 # Where the run happens, not what is trained: the key holds the resolved device and the
 # number of processes instead.
@@ -77,6 +84,11 @@ def _shard(
     return train, val, n_train
 
 
+def _all_rows(path: Path, columns: list[str], params: Params) -> pd.DataFrame:
+    n_rows = tables.row_count(path, "validation table")
+    return tables.read_rows(path, "validation table", 0, n_rows, [*columns, params.data.label_column])
+
+
 def _with_progress(
     fit: Fit, epochs: int, log_epoch: Callable[[model.EpochMetrics], Any]
 ) -> model.Trained:
@@ -116,6 +128,9 @@ def _new_run(
         else:
             for m in trained.history:
                 _log_epoch(m)
+        with shielded():  # the run summarised by its best epoch, the one whose weights it keeps
+            mlflow.log_metrics(fit_summary(trained))
+            mlflow.set_tag(TAG_THRESHOLD, trained.threshold.describe())
         data = _write_checkpoint(trained)
         config = trained.config
         # Raw rows, as a client sends them; the answers come from serving/model_code.py itself.
@@ -130,6 +145,19 @@ def _new_run(
         run.info.run_id, name, model_uri, model_digest, data_digest, tags[TAG_DESCRIPTION]
     )
     return recorded, trained
+
+
+def fit_summary(trained: model.Trained) -> dict[str, float]:
+    """What a run records of its fit besides the curves: the best epoch (whose weights are
+    the model) and its validation metrics, how many epochs ran, the batch size used and
+    the decision threshold baked into the model."""
+    fitted = trained.fitted
+    best = fitted.history[fitted.best_epoch - 1]
+    return {
+        "best_epoch": fitted.best_epoch, "epochs_trained": len(fitted.history),
+        "best_val_loss": best.val_loss, "best_val_accuracy": best.val_accuracy,
+        "batch_size": fitted.batch_size, "threshold": trained.threshold.value,
+    }  # fmt: skip
 
 
 def _write_checkpoint(trained: model.Trained) -> dict[str, Any]:
@@ -172,8 +200,10 @@ def train_stage(params: Params) -> None:
         train, val, n_train = _shard(params, config["columns"], world)
         log.info("rank %d/%d on %s: train %d of %d rows, val %d rows", world.rank, world.size,
                  device, len(train), n_train, len(val))  # fmt: skip
+        # The threshold rule sees every validation row: the main process reads them all.
+        all_val = _all_rows(paths.VAL, config["columns"], params) if world.size > 1 else None
         fit = partial(model.train, params, preprocessor, schema, train, val, device=device,
-                      world=world, train_total=n_train)  # fmt: skip
+                      world=world, train_total=n_train, threshold_rows=all_val)  # fmt: skip
         if not world.is_main:
             fit()
             return
@@ -183,9 +213,18 @@ def train_stage(params: Params) -> None:
         recorded, trained = _train_and_record(params, fit, keys, hardware)
     history = trained.history
     write_json([{"epoch": m.epoch, **m.as_dict()} for m in history], paths.HISTORY)
+    summary = fit_summary(trained)
     write_json(
-        {"model_digest": recorded.model_digest, "data_digest": data_digest, "train_key": keys[1]},
+        {"model_digest": recorded.model_digest, "data_digest": data_digest, "train_key": keys[1],
+         "best_epoch": summary["best_epoch"], "epochs_trained": summary["epochs_trained"],
+         "threshold": summary["threshold"], "batch_size": summary["batch_size"]},
         paths.MODEL_INFO,
-    )
-    log.info("run %s (%s): final val_accuracy %.3f", recorded.run_name, recorded.run_id,
-             history[-1].val_accuracy)  # fmt: skip
+    )  # fmt: skip
+    fitted = trained.fitted
+    stop = (f"stopped: no lower val_loss in {params.train.patience} epochs"
+            if fitted.stopped_early else f"ran all {params.train.epochs}")  # fmt: skip
+    log.info("run %s (%s): best epoch %d of %d (%s), val_loss %.4f, val_accuracy %.3f; "
+             "batch size %d; threshold %s", recorded.run_name, recorded.run_id,
+             fitted.best_epoch, len(history), stop, summary["best_val_loss"],
+             summary["best_val_accuracy"], fitted.batch_size,
+             trained.threshold.describe())  # fmt: skip
