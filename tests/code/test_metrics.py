@@ -27,7 +27,25 @@ def test_the_six_metrics_are_the_counted_ones() -> None:
     assert got["roc_auc"] == pytest.approx(8 / 9)
     expected_loss = -np.mean(Y * np.log(PROB) + (1 - Y) * np.log(1 - PROB))
     assert got["log_loss"] == pytest.approx(expected_loss)
+    # Average precision: precision at each positive, ranked: 1/1, 2/2, (0.4 is 3rd of 4) 3/4.
+    assert got["pr_auc"] == pytest.approx((1 + 1 + 3 / 4) / 3)
+    # Recall of each class: positives 2/3, negatives 2/3.
+    assert got["balanced_accuracy"] == pytest.approx(2 / 3)
+    assert got["positive_rate"] == 0.5 and got["predicted_positive_rate"] == 0.5
     assert all(type(v) is float for v in got.values())  # JSON- and MLflow-ready
+
+
+def test_a_model_answering_the_majority_only_is_seen_for_what_it_is() -> None:
+    # 1 positive in 10: answering 0 always is 90 % accurate, and balanced accuracy says 0.5.
+    y = np.array([0] * 9 + [1])
+    always = np.zeros(10, dtype=int)
+    got = metrics.classification_metrics(y, np.full(10, 0.1), always)
+    assert got["accuracy"] == pytest.approx(0.9) and got["balanced_accuracy"] == 0.5
+    assert got["predicted_positive_rate"] == 0.0 and got["positive_rate"] == pytest.approx(0.1)
+    assert got["pr_auc"] == pytest.approx(0.1)  # no ranking: the positive rate
+    assert metrics.never_predicted(always) == 1
+    assert metrics.never_predicted(np.ones(3, dtype=int)) == 0
+    assert metrics.never_predicted(LABEL) is None
 
 
 def test_no_predicted_positive_gives_zero_precision_not_a_warning() -> None:

@@ -92,12 +92,15 @@ def test_flat_reflects_overrides() -> None:
         ({"train": {"epochs": True}}, "train.epochs", "True", "an integer"),
         ({"train": {"epochs": 2.5}}, "train.epochs", "2.5", "an integer"),
         ({"train": {"lr": "x"}}, "train.lr", "'x'", "a number"),
-        ({"train": {"batch_size": [32]}}, "train.batch_size", "[32]", "an integer"),
+        ({"train": {"batch_size": [32]}}, "train.batch_size", "[32]", "a whole number"),
+        ({"train": {"batch_size": "big"}}, "train.batch_size", "'big'", "or auto"),
+        ({"train": {"patience": "x"}}, "train.patience", "'x'", "an integer or null"),
         ({"split": {"seed": "42"}}, "split.seed", "'42'", "an integer"),
         ({"data": {"source": 5}}, "data.source", "5", "text"),
         ({"data": {"id_column": 5}}, "data.id_column", "5", "text or null"),
         ({"train": 5}, "train", "5", "a mapping of keys"),
-        ({"evaluate": {"threshold": "high"}}, "evaluate.threshold", "'high'", "a number"),
+        ({"evaluate": {"threshold": "high"}}, "evaluate.threshold", "'high'", "max_f1"),
+        ({"evaluate": {"threshold": True}}, "evaluate.threshold", "True", "a probability"),
     ],
 )
 def test_wrong_type_names_key_value_and_expected_type(
@@ -119,12 +122,19 @@ def test_wrong_type_names_key_value_and_expected_type(
         ({"train": {"epochs": -3}}, "train.epochs", "-3", "greater than or equal to 1"),
         ({"train": {"lr": 0}}, "train.lr", "0", "greater than 0"),
         ({"train": {"lr": -1}}, "train.lr", "-1", "greater than 0"),
-        ({"train": {"batch_size": 0}}, "train.batch_size", "0", "greater than or equal to 1"),
+        ({"train": {"batch_size": 0}}, "train.batch_size", "0", "at least 1, or auto"),
+        ({"train": {"patience": 0}}, "train.patience", "0", "greater than or equal to 1"),
+        ({"train": {"optimizer": "adam"}}, "train.optimizer", "'adam'", "'adamw' or 'sgd'"),
+        ({"train": {"class_weight": "auto"}}, "train.class_weight", "'auto'", "'balanced'"),
         ({"train": {"momentum": 1}}, "train.momentum", "1", "less than 1"),
         ({"split": {"test_size": 0}}, "split.test_size", "0", "greater than 0"),
         ({"split": {"test_size": 1}}, "split.test_size", "1", "less than 1"),
         ({"split": {"val_size": 1.5}}, "split.val_size", "1.5", "less than 1"),
-        ({"evaluate": {"threshold": 1.2}}, "evaluate.threshold", "1.2", "less than 1"),
+        ({"evaluate": {"threshold": 1.2}}, "evaluate.threshold", "1.2", "between 0 and 1"),
+        ({"evaluate": {"threshold": "recall>=0"}}, "evaluate.threshold", "'recall>=0'", "above 0"),
+        ({"evaluate": {"threshold": "precision>=1.5"}}, "evaluate.threshold",
+         "'precision>=1.5'", "at most 1"),
+        ({"retrain": {"baseline_margin": 1}}, "retrain.baseline_margin", "1", "less than 1"),
         ({"data": {"min_rows": 1}}, "data.min_rows", "1", "greater than or equal to 2"),
         ({"retrain": {"metric": "mse"}}, "retrain.metric", "'mse'", "'roc_auc'"),
     ],
@@ -232,3 +242,12 @@ def test_error_from_file_names_that_file(tmp_path: Path) -> None:
 
 def test_user_error_exits_with_code_two() -> None:
     assert UserError.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [(0.3, 0.3), ("max_f1", "max_f1"), ("precision >= 0.9", "precision>=0.9"),
+     ("recall>=1", "recall>=1"), ("recall>=.8", "recall>=.8")],
+)  # fmt: skip
+def test_threshold_takes_a_probability_or_a_named_rule(given: Any, expected: Any) -> None:
+    assert parse_params({"evaluate": {"threshold": given}}).evaluate.threshold == expected

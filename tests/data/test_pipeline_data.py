@@ -90,24 +90,29 @@ def test_inputs_are_the_float32_the_network_takes(
         assert df[label].dtype == raw[label].dtype
 
 
-def test_train_features_are_within_unit_interval(
+def test_train_features_are_standardised(
     pipeline: PipelineRun, parts: dict[str, pd.DataFrame]
 ) -> None:
-    train = parts[TRAIN][_features(pipeline, parts[TRAIN])]
+    train = parts[TRAIN][_features(pipeline, parts[TRAIN])].astype(np.float64)
     assert not train.isna().any().any()
-    # Fitted on these rows exactly: every feature touches both 0 and 1.
-    assert (train.min() == 0.0).all()
-    assert (train.max() == 1.0).all()
+    # Fitted on these rows exactly: every feature has mean 0 and standard deviation 1
+    # (to float32's precision, the type they are stored in).
+    np.testing.assert_allclose(train.mean(), 0.0, atol=1e-6)
+    np.testing.assert_allclose(train.std(ddof=0), 1.0, rtol=1e-6)
 
 
-def test_only_non_train_rows_may_leave_unit_interval(
+def _standardised(rows: pd.DataFrame, features: list[str], scaler: dict[str, list]) -> np.ndarray:
+    std = np.array(scaler["std"])
+    return (rows[features].to_numpy() - scaler["mean"]) / np.where(std > 0, std, 1.0)
+
+
+def test_only_train_rows_were_fitted_on(
     pipeline: PipelineRun, parts: dict[str, pd.DataFrame], scaler: dict[str, list]
 ) -> None:
     test = parts[TEST]
-    features = _features(pipeline, test)
-    scaled = (test[features] - scaler["min"]) / (np.array(scaler["max"]) - scaler["min"])
-    # With 200 held-out rows some fall outside the training range: proof they were not fitted on.
-    assert ((scaled < 0) | (scaled > 1)).any().any()
+    scaled = _standardised(test, _features(pipeline, test), scaler)
+    # 200 held-out rows scaled by the training rows' mean: proof they were not fitted on.
+    assert np.abs(scaled.mean(axis=0)).max() > 0.01
 
 
 def test_parts_are_disjoint_and_cover_every_row(
@@ -118,9 +123,8 @@ def test_parts_are_disjoint_and_cover_every_row(
     # Compare in one space: test rows are raw, so scale them as normalize did.
     features = _features(pipeline, raw)
     scaler = json.loads((pipeline.root / paths.PREPROCESSOR).read_text())
-    span = np.array(scaler["max"]) - np.array(scaler["min"])
     test_scaled = parts[TEST].copy()
-    scaled = (parts[TEST][features].to_numpy() - scaler["min"]) / np.where(span > 0, span, 1.0)
+    scaled = _standardised(parts[TEST], features, scaler)
     # Normalised inputs are stored as float32, the type the network takes them in.
     test_scaled[features] = scaled.astype(normalized[features].dtypes.iloc[0])
     train, val, test = _rows(parts[TRAIN]), _rows(parts[VAL]), _rows(test_scaled)
@@ -152,19 +156,17 @@ def test_every_part_has_both_classes(pipeline: PipelineRun, parts: dict[str, pd.
         assert set(df[label].unique()) == {0, 1}, name
 
 
-def test_scaler_is_the_train_rows_min_and_max(
+def test_scaler_is_the_train_rows_mean_and_standard_deviation(
     pipeline: PipelineRun, raw: pd.DataFrame, scaler: dict[str, list]
 ) -> None:
     features = _features(pipeline, raw)
     keys = key_columns(list(raw.columns), pipeline.params.data.id_column)
     train_raw = raw[assign(raw, keys, pipeline.params.split) == TRAIN]
     assert scaler["columns"] == features
-    assert scaler["min"] == train_raw[features].min().tolist()
-    assert scaler["max"] == train_raw[features].max().tolist()
-    # Not the whole table's: held-out rows reach beyond the training range somewhere.
-    assert scaler["min"] != raw[features].min().tolist() or scaler["max"] != (
-        raw[features].max().tolist()
-    )
+    np.testing.assert_allclose(scaler["mean"], train_raw[features].mean(), rtol=1e-12)
+    np.testing.assert_allclose(scaler["std"], train_raw[features].std(ddof=0), rtol=1e-12)
+    # Not the whole table's.
+    assert not np.allclose(scaler["mean"], raw[features].mean(), rtol=1e-6)
 
 
 def test_test_split_holds_raw_rows(

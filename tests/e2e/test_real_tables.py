@@ -1,71 +1,243 @@
-"""Real tables nobody here made, end to end: the README's own-data steps on the Palmer
-penguins and the Wisconsin breast cancer table, judged against scikit-learn yardsticks."""
+"""Real tables nobody here made, end to end: the README's own-data steps with only the data
+keys set (examples/<table>/params.yaml), then `epochline repro` and `epochline baselines`,
+the network judged against the yardsticks fitted on the same rows.
+
+Here the tables with both classes common; test_real_tables_rare.py has those with 3-12 %
+positives. Each table's project is made once per module and shared by its tests, which only
+read it. The README's table of results is these runs' rows, checked word for word.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from bench.project import set_params
 from devtools.servers import serving
-from epochline.core.params import load_params
-from epochline.data.schema import Schema
-from epochline.data.splitting import TRAIN, assign, key_columns
-from epochline.evaluation.baselines import yardsticks
+from epochline.evaluation.baselines import BOOSTED, COLUMNS, LOGISTIC, MAJORITY
 from tests.conftest import REPO, copy_project, run, tool_env, trained_run
 from tests.e2e.test_serving import post
 
 pytestmark = pytest.mark.slow
 
-# One test row of the smaller table is 1.5 points of accuracy: allow two.
-TOLERANCE = 0.03
+# The issue's target: the network at most a point below the logistic regression.
+MARGIN = 0.01
+NETWORK = "epochline network"  # its row in `epochline baselines`
+# The README's results table: one row per run below, as readme_row writes it.
+README_HEAD = (
+    "| table (test rows) | positives | majority class | logistic regression "
+    "| gradient boosting | epochline network | threshold | network recall |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
 
 
-def own_data_project(tmp_path: Path, table: str) -> Path:
-    """A fresh project set up as the README's "Your own data" says, for one example table."""
+@dataclass(frozen=True)
+class Table:
+    """One run of an example table: what the README calls it and what the test expects."""
+
+    name: str  # examples/<name>/params.yaml, examples/write_table.py <name>
+    title: str  # the README row's first cell
+    rare: bool = False  # few positives: PR AUC beside accuracy and ROC AUC
+    params: dict[str, Any] = field(default_factory=dict)  # set after the example's, if any
+    never_predicts: str | None = None  # the class the network gives no test row, if one
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A table's project after `epochline repro` and `epochline baselines`."""
+
+    project: Path
+    summary: str  # what `epochline repro` printed
+    printed: str  # what `epochline baselines` printed
+    metrics: dict[str, Any]  # evaluated(project)
+
+
+TABLES = {
+    t.name: t
+    for t in (
+        Table("penguins", "penguins: Adelie or not"),
+        Table("breast-cancer", "breast cancer: malignant"),
+        Table("titanic", "titanic: survived"),
+    )
+}
+
+
+def own_data_project(tmp_path: Path, table: str, params: dict[str, Any] | None = None) -> Path:
+    """A fresh project set up as the README's "Your own data" says, for one example table;
+    `params` are the edits a user makes after copying the example's params.yaml."""
     project = copy_project(tmp_path / table, shrink=False)
     run(["python", "examples/write_table.py", table, f"data/external/{table}.csv"], project)
     shutil.copy(REPO / "examples" / table / "params.yaml", project / "params.yaml")
+    if params:
+        set_params(project, params)
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", f"{table} as data.source"], project)
     return project
 
 
-def _yardsticks(project: Path) -> dict[str, float]:
-    params = load_params(project / "params.yaml")
-    raw = pd.read_parquet(project / "data/raw.parquet")
-    schema = Schema.from_dict(json.loads((project / "data/schema.json").read_text()))
-    train = raw[assign(raw, key_columns(list(raw.columns), None), params.split) == TRAIN]
-    test = pd.read_parquet(project / "data/split/test.parquet")
-    found = yardsticks(train, test, schema, params.data.max_categories)
-    return {y.name: y.accuracy for y in found}
-
-
-@pytest.mark.parametrize("table", ["penguins", "breast-cancer"])
-def test_real_table_runs_end_to_end_and_matches_the_yardstick(tmp_path: Path, table: str) -> None:
-    project = own_data_project(tmp_path, table)
-    out = run(["epochline", "repro"], project).stdout
-    assert "test (" in out
-    metrics = json.loads((project / "reports/metrics.json").read_text())
-    found = _yardsticks(project)
-    assert metrics["accuracy"] >= found["logistic regression"] - TOLERANCE, (metrics, found)
-    assert metrics["accuracy"] > found["majority class"] + 0.2
+def run_table(folder: Path, table: Table) -> Ran:
+    project = own_data_project(folder, table.name, table.params)
+    summary = run(["epochline", "repro"], project).stdout
     printed = run(["epochline", "baselines"], project).stdout
-    assert "logistic regression" in printed and f"{metrics['accuracy']:.4f}" in printed
-    assert run(["git", "status", "--porcelain", "--", "data", "models"], project).stdout == ""
+    return Ran(project, summary, printed, evaluated(project))
+
+
+def evaluated(project: Path) -> dict[str, Any]:
+    """reports/metrics.json, with the yardsticks and warnings evaluate writes beside it
+    (reports/verdict.json) where it does."""
+    found = json.loads((project / "reports/metrics.json").read_text())
+    verdict = project / "reports/verdict.json"
+    return found | (json.loads(verdict.read_text()) if verdict.exists() else {})
+
+
+def runs_once(folder: Path, tables: dict[str, Table]) -> Callable[[str], Ran]:
+    """Each table run the first time a test asks for it, then shared."""
+    done: dict[str, Ran] = {}
+
+    def get(key: str) -> Ran:
+        if key not in done:
+            done[key] = run_table(folder / key.replace(" ", "-"), tables[key])
+        return done[key]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Ran]:
+    return runs_once(tmp_path_factory.mktemp("tables"), TABLES)
+
+
+def printed_rows(printed: str) -> tuple[int, dict[str, dict[str, float]]]:
+    """`epochline baselines`'s markdown table: its test rows, and each model's numbers by
+    column (`roc_auc`, ..., `threshold`; NaN for '-')."""
+    lines = [line for line in printed.splitlines() if line.startswith("| ")]
+    head, *rows = ([c.strip() for c in line.strip("| ").split(" | ")] for line in lines)
+    n_test = int(head[0].removeprefix("model (test rows: ").removesuffix(")"))
+    columns = [c.replace(" ", "_") for c in head[1:]]
+    numbers = {
+        name: {c: math.nan if v == "-" else float(v) for c, v in zip(columns, cells, strict=True)}
+        for name, *cells in rows
+    }
+    return n_test, numbers
+
+
+def n_test_rows(metrics: dict[str, Any]) -> int:
+    return int(np.sum(metrics["confusion_matrix"]))
+
+
+def readme_row(table: Table, metrics: dict[str, Any], boosted: dict[str, float]) -> str:
+    """The README's row for one run: every model's test accuracy / ROC AUC (/ PR AUC for
+    rare positives), from metrics.json and the boosted model's printed row."""
+    keys = ("accuracy", "roc_auc", "pr_auc") if table.rare else ("accuracy", "roc_auc")
+
+    def cell(values: dict[str, float]) -> str:
+        return " / ".join(f"{values[k]:.4f}" for k in keys)
+
+    yardsticks = metrics["baselines"]
+    cells = [
+        f"{table.title} ({n_test_rows(metrics)})",
+        f"{metrics['positive_rate']:.1%}",
+        cell(yardsticks["majority_class"]),
+        cell(yardsticks["logistic_regression"]),
+        cell(boosted),
+        cell(metrics),
+        f"{metrics['threshold']:.4f}",
+        f"{metrics['recall']:.4f}",
+    ]
+    return f"| {' | '.join(cells)} |"
+
+
+# The checks every table's run gets, shared with test_real_tables_rare.py.
+
+
+def check_summary_and_workspace(table: Table, done: Ran) -> None:
+    """`epochline repro` summarised the run; `epochline baselines` wrote nothing tracked."""
+    assert f"test ({n_test_rows(done.metrics)} rows): accuracy " in done.summary, done.summary
+    assert done.metrics["never_predicts"] == table.never_predicts, done.metrics["warnings"]
+    status = run(["git", "status", "--porcelain", "--", "data", "models"], done.project).stdout
+    assert status == ""
+
+
+def check_within_a_point_of_the_logistic_regression(done: Ran) -> None:
+    network, lr = done.metrics, done.metrics["baselines"]["logistic_regression"]
+    info = json.loads((done.project / "models/model.json").read_text())
+    seen = {k: (network[k], lr[k]) for k in ("roc_auc", "accuracy")} | {
+        k: info[k] for k in ("best_epoch", "epochs_trained")
+    }  # what a failure needs to be judged: network, yardstick, and how training ended
+    assert network["roc_auc"] >= lr["roc_auc"] - MARGIN, seen
+    assert network["accuracy"] >= lr["accuracy"] - MARGIN, seen
+
+
+def check_printed_matches_metrics(done: Ran) -> None:
+    """`epochline baselines` prints, to its four decimals, what evaluate wrote to
+    metrics.json: the same yardsticks on the same rows, and the network's test metrics."""
+    n_test, printed = printed_rows(done.printed)
+    assert n_test == n_test_rows(done.metrics)
+    assert list(printed) == [MAJORITY, LOGISTIC, BOOSTED, NETWORK]
+    yardsticks = done.metrics["baselines"]
+    wrote = {name: yardsticks[name.replace(" ", "_")] for name in (MAJORITY, LOGISTIC)}
+    wrote[NETWORK] = done.metrics
+    for name, values in wrote.items():
+        for column in COLUMNS:
+            assert printed[name][column] == pytest.approx(values[column], abs=5.1e-5), name
+    assert printed[NETWORK]["threshold"] == pytest.approx(done.metrics["threshold"], abs=5.1e-5)
+    assert all(math.isfinite(printed[BOOSTED][c]) for c in COLUMNS)
+
+
+def check_readme_row(table: Table, done: Ran) -> None:
+    readme = (REPO / "README.md").read_text()
+    row = readme_row(table, done.metrics, printed_rows(done.printed)[1][BOOSTED])
+    print(row)  # pytest -s shows the rows to paste
+    assert README_HEAD in readme, f"README.md lacks the results table's head:\n{README_HEAD}"
+    assert f"\n{row}\n" in readme, f"README.md lacks (or has another) row:\n{row}"
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_repro_summarises_and_leaves_nothing_tracked_changed(
+    ran: Callable[[str], Ran], name: str
+) -> None:
+    check_summary_and_workspace(TABLES[name], ran(name))
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_network_within_a_point_of_the_logistic_regression(
+    ran: Callable[[str], Ran], name: str
+) -> None:
+    check_within_a_point_of_the_logistic_regression(ran(name))
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_network_well_above_the_majority_class(ran: Callable[[str], Ran], name: str) -> None:
+    metrics = ran(name).metrics
+    majority = metrics["baselines"]["majority_class"]
+    assert metrics["accuracy"] > majority["accuracy"] + 0.1, (metrics, majority)
+    assert metrics["balanced_accuracy"] > 0.7
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_printed_baselines_match_metrics_json(ran: Callable[[str], Ran], name: str) -> None:
+    check_printed_matches_metrics(ran(name))
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_readme_has_the_run_row_for_row(ran: Callable[[str], Ran], name: str) -> None:
+    check_readme_row(TABLES[name], ran(name))
 
 
 def test_served_penguin_model_answers_json_with_a_null_and_an_unseen_category(
-    tmp_path: Path,
+    ran: Callable[[str], Ran],
 ) -> None:
-    project = own_data_project(tmp_path, "penguins")
-    run(["dvc", "repro"], project)
+    project = ran("penguins").project
     model_uri = trained_run(project).data.tags["epochline.model_uri"]
     env = tool_env(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
     args = ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]

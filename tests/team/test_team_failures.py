@@ -104,7 +104,7 @@ def test_server_stopped_mid_run_fails_in_seconds_with_one_line(
     own_stack: Stack, tmp_path: Path
 ) -> None:
     stack = own_stack  # it kills a service: the other tests keep theirs
-    long = {"epochs": 5000}  # still training when the server goes
+    long = {"epochs": 5000, "patience": None}  # still training when the server goes
     project = team_project(tmp_path / "project", train=long, tracking={"experiment_name": "killed"})
     env = user_env(stack)
     team_run(["dvc", "repro", "split"], project, env)

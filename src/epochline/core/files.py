@@ -89,8 +89,10 @@ def write_parquet_slices(slices: Iterable[pa.Table], path: Path) -> None:
             writer.write_table(part)
 
 
-def write_json(data: Any, path: Path) -> None:
-    write_with(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+def write_json(data: Any, path: Path, sort_keys: bool = True) -> None:
+    """Keys sorted, unless the caller's order is the point (the columns of dvc exp show)."""
+    text = json.dumps(data, indent=2, sort_keys=sort_keys) + "\n"
+    write_with(path, lambda tmp: tmp.write_text(text))
 
 
 def json_digest(data: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -78,8 +78,8 @@ THRESHOLD_RULE = re.compile(r"^(max_f1|(precision|recall)>=(0(\.\d+)?|1(\.0*)?|\
 
 
 class TrainParams(_Section):
-    optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = Field(0.003, gt=0)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
     epochs: int = Field(200, ge=1)  # the most: early stopping (patience) usually ends sooner
     patience: int | None = Field(10, ge=1)
     batch_size: int | Literal["auto"] = AUTO
@@ -93,29 +93,35 @@ class TrainParams(_Section):
     nnodes: int = Field(1, ge=1, le=10000)
     numerics: Numerics = "portable"
 
+    @field_validator("batch_size", mode="plain")
+    @classmethod
+    def _batch_size(cls, value: Any) -> int | str:
+        if value == AUTO or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return value  # type: ignore[no-any-return]
+        raise ValueError("a whole number of rows, at least 1, or auto")
+
     @property
     def world_size(self) -> int:
         return self.nproc_per_node * self.nnodes
 
 
 class EvaluateParams(_Section):
-    threshold: float | str = 0.5
+    threshold: float | str = 0.5  # a probability, or a rule (evaluation/threshold.py)
 
-    @field_validator("threshold")
+    @field_validator("threshold", mode="plain")
     @classmethod
-    def _threshold(cls, value: float | str) -> float | str:
+    def _threshold(cls, value: Any) -> float | str:
         if isinstance(value, str):
-            value = value.replace(" ", "")
-            match = THRESHOLD_RULE.match(value)
-            if not match or (match.group(3) is not None and float(match.group(3)) == 0):
-                raise ValueError(
-                    "a probability between 0 and 1, max_f1, precision>=P or recall>=R "
-                    "(P and R above 0, at most 1)"
-                )
-        elif not 0 < value < 1:
-            raise ValueError("a probability between 0 and 1 (exclusive), max_f1, "
-                             "precision>=P or recall>=R")
-        return value
+            rule = value.replace(" ", "")
+            match = THRESHOLD_RULE.match(rule)
+            if match and (match.group(3) is None or float(match.group(3)) > 0):
+                return rule
+        elif isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1:
+            return float(value)
+        raise ValueError(
+            "a probability between 0 and 1 (exclusive), max_f1, precision>=P or recall>=R "
+            "(P and R above 0, at most 1)"
+        )
 
 
 class TrackingParams(_Section):
@@ -184,7 +190,8 @@ def _expected_type(error: ErrorDetails) -> str:
         return "a mapping of keys"
     name = _TYPE_NAMES.get(kind, kind)
     field = _section(error["loc"][:-1]).model_fields.get(str(error["loc"][-1]))
-    return f"{name} or null" if field is not None and field.default is None else name
+    nullable = field is not None and type(None) in get_args(field.annotation)
+    return f"{name} or null" if nullable else name
 
 
 class _Yaml12Loader(yaml.SafeLoader):

@@ -15,6 +15,9 @@ CHECKPOINT = Path("models/model.pt")
 MODEL_INFO = Path("models/model.json")  # what the model is; its MLflow run is found by this
 HISTORY = Path("reports/train_history.json")
 METRICS = Path("reports/metrics.json")
+# The yardsticks' test metrics and evaluate's warnings: not DVC metrics, so that
+# `dvc exp show` keeps the network's own metrics and the params in view.
+VERDICT = Path("reports/verdict.json")
 ROC = Path("reports/roc.json")
 CONFUSION = Path("reports/confusion.csv")
 PREDICTIONS = Path("reports/test_predictions.parquet")
@@ -23,4 +26,4 @@ PREDICTIONS = Path("reports/test_predictions.parquet")
 # DVC caches the first; git tracks the second (`cache: false`): what a retrain commits.
 CACHED_OUTPUTS = (RAW, RAW_MANIFEST, SCHEMA, NORMALIZED, PREPROCESSOR, SPLIT_DIR, CHECKPOINT,
                   MODEL_INFO, PREDICTIONS)  # fmt: skip
-TRACKED_OUTPUTS = (HISTORY, METRICS, ROC, CONFUSION)
+TRACKED_OUTPUTS = (HISTORY, METRICS, VERDICT, ROC, CONFUSION)

@@ -25,9 +25,9 @@ def classification_metrics(
         "recall": float(skm.recall_score(y, label, zero_division=0)),
         "f1": float(skm.f1_score(y, label, zero_division=0)),
         "roc_auc": float(skm.roc_auc_score(y, probability)),
+        "log_loss": float(skm.log_loss(y, probability, labels=[0, 1])),
         "pr_auc": float(skm.average_precision_score(y, probability)),
         "balanced_accuracy": float(_balanced_accuracy(y, label)),
-        "log_loss": float(skm.log_loss(y, probability, labels=[0, 1])),
         "positive_rate": float(np.mean(y)),
         "predicted_positive_rate": float(np.mean(label)),
     }
@@ -65,4 +65,6 @@ def rounded(values: dict[str, float]) -> dict[str, float]:
 
 
 def summary(values: dict[str, float], matrix: list[list[int]]) -> dict[str, Any]:
+    """metrics.json: the metrics in classification_metrics' order (the six everyone knows
+    first), then the confusion matrix."""
     return {**rounded(values), "confusion_matrix": matrix}

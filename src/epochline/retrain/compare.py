@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,9 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from epochline.core.params import RetrainParams
-from epochline.evaluation.metrics import classification_metrics
+from epochline.evaluation.baselines import LOGISTIC
+from epochline.evaluation.metrics import LOWER_IS_BETTER, classification_metrics
+from epochline.evaluation.verdict import below_baseline
 from epochline.tracking.tags import KEPT, PROMOTED
 
 # Params that decide which rows are test rows, or what the label means: models trained under
@@ -49,15 +51,33 @@ def _label_metric(name: str, y: np.ndarray, label: np.ndarray, idx: np.ndarray) 
             "precision": tp / (tp + fp),
             "recall": tp / (tp + fn),
             "f1": 2 * tp / (2 * tp + fp + fn),
+            # The mean recall of the classes the sample holds, as evaluate computes it.
+            "balanced_accuracy": (np.nan_to_num(tp / (tp + fn)) + np.nan_to_num(tn / (tn + fp)))
+            / ((tp + fn > 0).astype(int) + (tn + fp > 0)),
         }[name]
     return np.nan_to_num(value, nan=0.0)  # sklearn's zero_division=0
 
 
+def _row_losses(y: np.ndarray, probability: np.ndarray) -> np.ndarray:
+    """Each row's log loss, clipped as sklearn's log_loss clips (to its dtype's eps)."""
+    p = probability if probability.dtype.kind == "f" else probability.astype(float)
+    eps = np.finfo(p.dtype).eps
+    return -np.log(np.where(y == 1, np.clip(p, eps, 1 - eps), np.clip(1 - p, eps, 1 - eps)))
+
+
+_RANKING = {"roc_auc": skm.roc_auc_score, "pr_auc": skm.average_precision_score}
+
+
 def _bootstrap(name: str, y: np.ndarray, a: Scores, b: Scores, idx: np.ndarray) -> np.ndarray:
-    if name != "roc_auc":
+    """metric(a) - metric(b) on each resample (a row of idx), in the metric's own units."""
+    if name == "log_loss":
+        loss_a, loss_b = _row_losses(y, a.probability), _row_losses(y, b.probability)
+        return loss_a[idx].mean(1) - loss_b[idx].mean(1)
+    if name not in _RANKING:
         return _label_metric(name, y, a.label, idx) - _label_metric(name, y, b.label, idx)
+    score = _RANKING[name]
     diffs = [
-        skm.roc_auc_score(y[i], a.probability[i]) - skm.roc_auc_score(y[i], b.probability[i])
+        score(y[i], a.probability[i]) - score(y[i], b.probability[i])
         for i in idx
         if 0 < y[i].sum() < len(i)  # AUC needs both classes in the sample
     ]
@@ -65,7 +85,10 @@ def _bootstrap(name: str, y: np.ndarray, a: Scores, b: Scores, idx: np.ndarray) 
 
 
 def paired_differences(y: np.ndarray, a: Scores, b: Scores, rule: RetrainParams) -> np.ndarray:
-    """metric(a) - metric(b) on each bootstrap resample of the shared rows."""
+    """a's gain over b on each bootstrap resample of the shared rows: metric(a) - metric(b),
+    or metric(b) - metric(a) where lower is better; above 0 always means a is better."""
+    if rule.metric in LOWER_IS_BETTER:
+        a, b = b, a  # not -(a - b): a tie stays 0, not -0
     rng = np.random.default_rng(rule.seed)
     # Resamples in blocks of ~1M indices, so a large test set doesn't need GBs at once.
     block = max(1, 1_000_000 // len(y))
@@ -76,15 +99,49 @@ def paired_differences(y: np.ndarray, a: Scores, b: Scores, rule: RetrainParams)
     return np.concatenate(parts)
 
 
+# The key evaluate gives the logistic regression in metrics.json's "baselines".
+LOGISTIC_KEY = LOGISTIC.replace(" ", "_")
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What evaluate found about the challenger (its reports/metrics.json) that refuses it,
+    whatever the champion and with no champion at all."""
+
+    never_predicts: str | None = None  # the class, as the data names it
+    logistic_regression: float | None = None  # its value on retrain.metric; None: not logged
+
+    @classmethod
+    def of(cls, metrics: Mapping[str, Any], metric: str) -> Findings:
+        """From metrics.json; one from a run older than the yardsticks refuses nothing."""
+        yardstick = (metrics.get("baselines") or {}).get(LOGISTIC_KEY) or {}
+        return cls(metrics.get("never_predicts"), yardstick.get(metric))
+
+    def refusals(self, rule: RetrainParams, value: float) -> list[str]:
+        """Why a challenger whose retrain.metric is `value` may not be champion, if it may not."""
+        found = []
+        if self.never_predicts is not None:
+            found.append(f"never predicts '{self.never_predicts}' on the test rows")
+        if rule.require_beats_baseline and self.logistic_regression is not None:
+            below = below_baseline(
+                rule.metric, value, self.logistic_regression, rule.baseline_margin
+            )
+            if below is not None:
+                found.append(f"below the logistic regression yardstick: {below}")
+        return found
+
+
 @dataclass(frozen=True)
 class Comparison:
     metric: str
     challenger: float
     champion: float | None
+    # delta and its interval are the challenger's gain: challenger - champion, or champion -
+    # challenger where lower is better (log_loss), so that above 0 always means better.
     delta: float | None
     ci_low: float | None
     ci_high: float | None
-    p_value: float | None  # one-sided: share of bootstrap samples where challenger ≤ champion
+    p_value: float | None  # one-sided: share of bootstrap samples where challenger not better
     n_rows: int
     decision: str  # "promoted" or "kept"
     reason: str
@@ -93,8 +150,19 @@ class Comparison:
     def promoted(self) -> bool:
         return self.decision == PROMOTED
 
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def gain_note(metric: str) -> str:
+    """What delta means where it is not challenger - champion; '' where it is."""
+    if metric not in LOWER_IS_BETTER:
+        return ""
+    return f" (delta: the champion's {metric} - the challenger's; lower is better)"
 
 
 def _below(high: float) -> str:
@@ -102,6 +170,31 @@ def _below(high: float) -> str:
     if high < 0:
         return "below 0: the challenger is worse"
     return "not above 0: could be noise"
+
+
+def _bound(rule: RetrainParams, value: float) -> tuple[bool, str, str]:
+    """retrain.min_metric: a floor, or a ceiling where lower is better; (passed, how it
+    reads when passed, when failed)."""
+    name, bound = rule.metric, rule.min_metric
+    if rule.metric in LOWER_IS_BETTER:
+        return (value <= bound, f"{name} {value:.4f} <= ceiling {bound}",
+                f"{name} {value:.4f} is above the ceiling retrain.min_metric {bound} "
+                f"(for {name}, at most)")  # fmt: skip
+    return (value >= bound, f"{name} {value:.4f} >= floor {bound}",
+            f"{name} {value:.4f} is below the floor retrain.min_metric {bound}")  # fmt: skip
+
+
+def _first_champion(rule: RetrainParams, value: float) -> tuple[str, str]:
+    """With no champion yet: the decision and its reason go by retrain.min_metric alone."""
+    ok = _bound(rule, value)[0]
+    if rule.metric in LOWER_IS_BETTER:
+        verdict = f"{'passes' if ok else 'is above'} the ceiling"
+        tail = f" (for {rule.metric}, at most)"
+    else:
+        verdict, tail = f"{'passes' if ok else 'is below'} the floor", ""
+    reason = (f"no champion yet; {rule.metric} {value:.4f} {verdict} "
+              f"retrain.min_metric = {rule.min_metric}{tail}")  # fmt: skip
+    return (PROMOTED if ok else KEPT), reason
 
 
 def split_changes(then: Mapping[str, str], now: Mapping[str, str]) -> str | None:
@@ -115,36 +208,49 @@ def decide(
     champion: Scores | None,
     rule: RetrainParams,
     split_changed: str | None = None,
+    findings: Findings = Findings(),
 ) -> Comparison:
-    """Promote only a challenger that passes the floor and beats the champion beyond noise,
-    on the rows the champion was held out on too (`split_changed`: they were not)."""
+    """Promote only a challenger that passes retrain.min_metric and beats the champion beyond
+    noise, on the rows the champion was held out on too (`split_changed`: they were not).
+    A challenger that `findings` refuse (a class it never predicts, below the logistic
+    regression) is kept, the first one too: such a model is nobody's champion."""
     value = metric_value(rule.metric, y, challenger)
-    floor_ok = value >= rule.min_metric
     if champion is None:
-        reason = (
-            f"no champion yet; {rule.metric} {value:.4f} "
-            + ("passes" if floor_ok else "is below")
-            + f" the floor retrain.min_metric = {rule.min_metric}"
-        )
-        decision = PROMOTED if floor_ok else KEPT
-        return Comparison(
-            rule.metric, value, None, None, None, None, None, len(y), decision, reason
-        )
+        decision, reason = _first_champion(rule, value)
+        result = Comparison(rule.metric, value, None, None, None, None, None, len(y), decision,
+                            reason)  # fmt: skip
+    else:
+        result = _against(y, value, challenger, champion, rule, split_changed)
+    refused = findings.refusals(rule, value)
+    if not refused:
+        return result
+    judged = result.reason if champion is None else f"against the champion, {result.reason}"
+    return replace(result, decision=KEPT, reason=f"refused: {'; '.join(refused)}; {judged}")
 
+
+def _against(
+    y: np.ndarray,
+    value: float,
+    challenger: Scores,
+    champion: Scores,
+    rule: RetrainParams,
+    split_changed: str | None,
+) -> Comparison:
+    """The paired comparison with the champion; `value`: the challenger's retrain.metric."""
     diffs = paired_differences(y, challenger, champion, rule)
     tail = (1 - rule.confidence) / 2
     low, high = (float(q) for q in np.quantile(diffs, [tail, 1 - tail]))
     p_value = float((diffs <= 0).mean())
     base = metric_value(rule.metric, y, champion)
-    delta = value - base
+    delta = base - value if rule.metric in LOWER_IS_BETTER else value - base
 
     interval = f"{rule.confidence:.0%} interval [{low:+.4f}, {high:+.4f}]"
+    note = gain_note(rule.metric)
     checks = [
-        (delta > rule.min_delta, f"delta {delta:+.4f} > retrain.min_delta {rule.min_delta}",
-         f"delta {delta:+.4f} is not above retrain.min_delta {rule.min_delta}"),
+        (delta > rule.min_delta, f"delta {delta:+.4f} > retrain.min_delta {rule.min_delta}{note}",
+         f"delta {delta:+.4f} is not above retrain.min_delta {rule.min_delta}{note}"),
         (low > 0, f"{interval} excludes 0", f"{interval} is {_below(high)}"),
-        (floor_ok, f"{rule.metric} {value:.4f} >= floor {rule.min_metric}",
-         f"{rule.metric} {value:.4f} is below the floor retrain.min_metric {rule.min_metric}"),
+        _bound(rule, value),
     ]  # fmt: skip
     decision, reason = _verdict(checks, high, split_changed)
     return Comparison(rule.metric, value, base, delta, low, high, p_value, len(y), decision, reason)

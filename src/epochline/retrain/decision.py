@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from epochline.retrain.compare import Comparison
+from epochline.retrain.compare import Comparison, Findings
 from epochline.retrain.drift import BatchDrift
 from epochline.tracking.tags import Tag
 
@@ -48,6 +48,11 @@ class Decision:
     @property
     def champion_after(self) -> str | None:
         return self.versions.challenger if self.comparison.promoted else self.versions.champion
+
+    @property
+    def findings(self) -> Findings:
+        """What evaluate found about the challenger that could refuse it (test_metrics)."""
+        return Findings.of(self.test_metrics, self.comparison.metric)
 
     def as_json(self) -> dict[str, Any]:
         """report.json: the keys its readers (people, tests, scripts) know."""

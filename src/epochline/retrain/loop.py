@@ -25,7 +25,7 @@ from epochline.core.params import Params, load_params
 from epochline.data import splitting
 from epochline.data.schema import Schema
 from epochline.retrain import recording, report
-from epochline.retrain.compare import Comparison, Scores, decide, split_changes
+from epochline.retrain.compare import Comparison, Findings, Scores, decide, split_changes
 from epochline.retrain.complete import trained_here
 from epochline.retrain.decision import Decision, Provenance, Versions
 from epochline.retrain.drift import BatchDrift, batch_drift
@@ -99,18 +99,23 @@ def _held_out_elsewhere(champion_run_id: str | None, params: Params) -> str | No
 
 
 def _judge(
-    params: Params, registry: Registry, champion: ModelVersion | None, trained: TrainedModel
+    params: Params,
+    registry: Registry,
+    champion: ModelVersion | None,
+    trained: TrainedModel,
+    findings: Findings,
 ) -> Comparison:
-    """Both models, raw rows in, on the same current test rows; nothing is written."""
+    """Both models, raw rows in, on the same current test rows; nothing is written.
+    `findings`: what evaluate found about the challenger, which can refuse it."""
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
     rows, y = test.drop(columns=label), test[label].to_numpy()
     challenger = _score(trained.model_uri, rows)
     if champion is None:
-        return decide(y, challenger, None, params.retrain)
+        return decide(y, challenger, None, params.retrain, findings=findings)
     elsewhere = _held_out_elsewhere(champion.run_id, params)
     base = _score(registry.uri(str(champion.version)), rows)
-    return decide(y, challenger, base, params.retrain, elsewhere)
+    return decide(y, challenger, base, params.retrain, elsewhere, findings)
 
 
 def _provenance(registry: Registry, trained: TrainedModel, experiment_id: str) -> Provenance:
@@ -135,7 +140,9 @@ def _judge_and_record(
         recording.unchanged(registry, known, trained.run_id)
         return Outcome(UNCHANGED, report.unchanged(trained, str(known.version), registry.name))
     champion = registry.alias(CHAMPION)
-    comparison = _judge(params, registry, champion, trained)
+    test_metrics = read_json(paths.METRICS, "test metrics")  # evaluate's, of this model
+    findings = Findings.of(test_metrics, params.retrain.metric)
+    comparison = _judge(params, registry, champion, trained, findings)
     drift = _drift(params, registry)
     if known is None:  # else: registered by a retrain that died before its decision
         known = registry.register(trained.model_uri, trained.run_id, trained.model_digest)
@@ -147,7 +154,7 @@ def _judge_and_record(
         drift=drift,
         versions=Versions(version, str(champion.version) if champion else None),
         provenance=_provenance(registry, trained, experiment_id),
-        test_metrics=read_json(paths.METRICS, "test metrics"),
+        test_metrics=test_metrics,
     )
     recording.record(registry, decision)
     if comparison.promoted:  # the aliases move last, after the decision is on record

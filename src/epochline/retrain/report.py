@@ -24,19 +24,29 @@ def markdown(decision: Decision) -> str:
         f"- champion after: {_version(decision.champion_after)}",
         f"- reason: {c.reason}",
         f"- test rows: {c.n_rows}; data digest {decision.provenance.data_digest}",
+        *[f"- {line}" for line in warnings(decision.test_metrics)],
         "",
-        f"| {c.metric} | value |",
+        f"| {c.metric}{' (lower is better)' if c.lower_is_better else ''} | value |",
         "|---|---|",
         f"| challenger | {c.challenger:.4f} |",
     ]
     if c.champion is not None:
+        gain = " (champion - challenger)" if c.lower_is_better else ""
         lines += [
             f"| champion | {c.champion:.4f} |",
-            f"| delta | {c.delta:+.4f} |",
+            f"| delta{gain} | {c.delta:+.4f} |",
             f"| interval | [{c.ci_low:+.4f}, {c.ci_high:+.4f}] |",
             f"| p (challenger not better) | {c.p_value:.4f} |",
         ]
+    yardstick = decision.findings.logistic_regression
+    if yardstick is not None:
+        lines.append(f"| logistic regression (yardstick) | {yardstick:.4f} |")
     return "\n".join(lines + _drift_lines(decision.drift)) + "\n"
+
+
+def warnings(metrics: dict[str, Any]) -> list[str]:
+    """evaluate's WARNING lines in reports/metrics.json: none in a run older than them."""
+    return list(metrics.get("warnings") or [])
 
 
 def _drift_lines(drift: BatchDrift) -> list[str]:
@@ -79,13 +89,19 @@ def label_line(shift: LabelShift) -> str:
     return line + (f"; ONE CLASS ONLY in {', '.join(alone)}" if alone else "")
 
 
+# The test metrics the summaries show, in this order (the README's example line has it).
+SHOWN = ("accuracy", "roc_auc", "f1", "log_loss", "pr_auc")
+
+
 def test_scores(metrics: dict[str, Any]) -> str:
-    """`test (200 rows): accuracy 0.8900  roc_auc 0.9536 …`, from reports/metrics.json."""
+    """`test (200 rows): accuracy 0.8900  roc_auc 0.9536 …`, from reports/metrics.json; the
+    decision threshold too where it is not 0.5 (`threshold 0.2831`)."""
     rows = sum(sum(row) for row in metrics.get("confusion_matrix", []))
-    scores = "  ".join(
-        f"{k} {metrics[k]:.4f}" for k in ("accuracy", "roc_auc", "f1", "log_loss") if k in metrics
-    )
-    return f"test ({rows} rows): {scores}"
+    scores = [f"{k} {metrics[k]:.4f}" for k in SHOWN if k in metrics]
+    threshold = metrics.get("threshold")
+    if isinstance(threshold, int | float) and threshold != 0.5:
+        scores.append(f"threshold {threshold:.4f}")
+    return f"test ({rows} rows): {'  '.join(scores)}"
 
 
 def pipeline_summary(
@@ -95,6 +111,7 @@ def pipeline_summary(
     lines = [
         f"pipeline: run '{run_name}' ({run_id})",
         f"  {test_scores(metrics)}",
+        *[f"  {line}" for line in warnings(metrics)],
         f"  runs: {link}"
         + (" (start it: mlflow ui)" if link.startswith("http://127.0.0.1:5000/") else ""),
         "  also: dvc exp show --only-changed; dvc plots show (dvc_plots/index.html)",
@@ -114,6 +131,7 @@ def summary(decision: Decision) -> str:
             f"{c.metric} {c.challenger:.4f} vs champion "
             f"{_version(decision.versions.champion)} {c.champion:.4f}, delta {c.delta:+.4f} "
             f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}], p={c.p_value:.3f}"
+            + (" (lower is better: delta is champion - challenger)" if c.lower_is_better else "")
         )
     drifted = decision.drift.drifted
     drift = f"drift in {', '.join(drifted)}" if drifted else "no feature drifted"
@@ -124,7 +142,8 @@ def summary(decision: Decision) -> str:
         f"  {drift}; champion is now {_version(decision.champion_after)}\n{label}"
         f"  run '{p.run_name}' ({p.run_id})\n"
         f"  {test_scores(decision.test_metrics)}\n"
-        f"  look: reports/retrain/report.md; runs: {p.runs_link}; "
+        + "".join(f"  {line}\n" for line in warnings(decision.test_metrics))
+        + f"  look: reports/retrain/report.md; runs: {p.runs_link}; "
         f"Model registry -> {p.registered_model}"
     )
 

@@ -25,7 +25,7 @@ def main() -> None:
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
     trained = store.pipeline_model(store.connect(params.tracking))
-    info = read_json(paths.MODEL_INFO, "train's model info")
+    info = read_json(paths.MODEL_INFO, "train's model info")  # the threshold baked in
     schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
 
     # Raw rows through the logged model: what is evaluated is exactly what would be served.
@@ -41,13 +41,15 @@ def main() -> None:
     yardsticks = baselines.yardsticks(inputs, params.evaluate.threshold)
     found = verdict.judge(values, pred, yardsticks, schema.classes, params.retrain)
 
-    report = {
-        **metrics.summary(values, matrix),
-        "threshold": info["threshold"], "best_epoch": info["best_epoch"],
+    # In metrics.summary's order, which is the order of the columns of `dvc exp show`.
+    write_json({**metrics.summary(values, matrix), "threshold": info["threshold"]}, paths.METRICS,
+               sort_keys=False)  # fmt: skip
+    verdict_report = {
+        "never_predicts": found.never_predicts, "below_baseline": found.below,
+        "warnings": found.lines(),
         "baselines": {y.name.replace(" ", "_"): metrics.rounded(y.values) for y in yardsticks},
-        "never_predicts": found.never_predicts, "warnings": found.lines(),
     }  # fmt: skip
-    write_json(report, paths.METRICS)
+    write_json(verdict_report, paths.VERDICT)
     write_json(roc, paths.ROC)
     confusion_rows = pd.DataFrame({"actual": y, "predicted": pred})
     write_with(paths.CONFUSION, lambda tmp: confusion_rows.to_csv(tmp, index=False))
