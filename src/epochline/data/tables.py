@@ -8,15 +8,18 @@ each training process reads only the row groups of its own shard.
 from __future__ import annotations
 
 import functools
+import math
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from epochline.core.files import parquet_file
 
 SAMPLE_ROWS = 1000
+SAMPLE_GROUPS = 4  # a sample of a large table comes from at least this many places in it
 
 
 def row_count(path: Path, what: str) -> int:
@@ -73,3 +76,25 @@ def read_rows(path: Path, what: str, start: int, stop: int, columns: list[str]) 
         return parquet.schema_arrow.empty_table().select(columns).to_pandas()
     table = parquet.read_row_groups(groups, columns=columns)
     return table.slice(start - first_row, stop - start).to_pandas()
+
+
+def sample_rows(path: Path, what: str, columns: list[str], limit: int) -> pd.DataFrame:
+    """At most `limit` rows spread over the whole table: all of them when it has no more,
+    else row groups at an even stride from the first to the last (enough for `limit` rows,
+    and at least SAMPLE_GROUPS of them), then every k-th of their rows. It reads about
+    `limit` rows or SAMPLE_GROUPS row groups, whichever is more: not the whole table."""
+    parquet = parquet_file(path, what)
+    meta = parquet.metadata
+    if meta.num_rows <= limit:
+        return read_rows(path, what, 0, meta.num_rows, columns)
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    wanted = max(math.ceil(len(sizes) * limit / meta.num_rows), min(SAMPLE_GROUPS, len(sizes)))
+    while True:
+        step = (len(sizes) - 1) / max(wanted - 1, 1)
+        groups = sorted({round(i * step) for i in range(wanted)})
+        if sum(sizes[g] for g in groups) >= limit or wanted >= len(sizes):
+            break
+        wanted += 1
+    table = parquet.read_row_groups(groups, columns=columns)
+    keep = np.linspace(0, table.num_rows - 1, min(limit, table.num_rows)).round().astype(np.int64)
+    return table.take(keep).to_pandas()

@@ -23,9 +23,9 @@ from epochline.data import tables
 from epochline.data.preprocessing import Preprocessor
 from epochline.evaluation import metrics, threshold
 
-# Above this many training rows the fitted yardsticks learn from every k-th row, this many
-# in all: a logistic regression on 10 inputs has learnt what it can from 100 000 rows, and
-# evaluate stays within its time on 10 M (README: Performance).
+# Above this many training rows the fitted yardsticks learn from this many, spread over the
+# table (tables.sample_rows): a logistic regression on tens of inputs has learnt what it can
+# from 100 000 rows, and evaluate's cost stops growing with the table (README: Performance).
 FIT_ROWS = 100_000
 MAJORITY, LOGISTIC, BOOSTED = "majority class", "logistic regression", "gradient boosting"
 # The prefix of each yardstick's metrics in a run: baseline_lr_roc_auc, ...
@@ -48,13 +48,6 @@ class Inputs:
     test: tuple[np.ndarray, np.ndarray]
 
 
-def every_kth(n_rows: int, limit: int = FIT_ROWS) -> np.ndarray:
-    """Row positions spread evenly over all rows, at most `limit` of them."""
-    if n_rows <= limit:
-        return np.arange(n_rows)
-    return np.linspace(0, n_rows - 1, limit).round().astype(np.int64)
-
-
 def _inputs(frame: pd.DataFrame, columns: list[str], label: str) -> tuple[np.ndarray, np.ndarray]:
     return frame[columns].to_numpy(dtype=np.float64), frame[label].to_numpy()
 
@@ -62,18 +55,14 @@ def _inputs(frame: pd.DataFrame, columns: list[str], label: str) -> tuple[np.nda
 def pipeline_inputs(preprocessor: Preprocessor, label: str, test: pd.DataFrame) -> Inputs:
     """The split's training (sampled, see FIT_ROWS) and validation inputs, and the test
     rows (raw, as evaluate holds them) turned into inputs by the same preprocessing."""
-    columns = preprocessor.columns
-    n_train = tables.row_count(paths.TRAIN, "train table")
-    keep = every_kth(n_train)
-    train = tables.read_rows(paths.TRAIN, "train table", 0, n_train, [*columns, label])
-    val = tables.read_rows(
-        paths.VAL, "validation table", 0, tables.row_count(paths.VAL, "validation table"),
-        [*columns, label],
-    )  # fmt: skip
+    columns = [*preprocessor.columns, label]
+    train = tables.sample_rows(paths.TRAIN, "train table", columns, FIT_ROWS)
+    # The thresholds are chosen on validation rows: as many as the yardsticks learnt from.
+    val = tables.sample_rows(paths.VAL, "validation table", columns, FIT_ROWS)
     test_inputs = preprocessor.transform(test)
     return Inputs(
-        _inputs(train.iloc[keep], columns, label),
-        _inputs(val, columns, label),
+        _inputs(train, preprocessor.columns, label),
+        _inputs(val, preprocessor.columns, label),
         (test_inputs.to_numpy(dtype=np.float64), test[label].to_numpy()),
     )
 
