@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from epochline.evaluation.baselines import FIT_ROWS
+
 STAGES = ("load", "normalize", "split", "train", "evaluate")
 
 
@@ -50,6 +52,10 @@ def size_section(size: dict[str, Any]) -> str:
         f"Portable numerics (the default) against fast ones: train "
         f"{size['stages']['train']['wall_s']:.2f} s against {size['train_fast']['wall_s']:.2f} s "
         f"(**{size['portable_cost']:.2f}x**).",
+        "",
+        f"evaluate's yardsticks (majority class, logistic regression on at most "
+        f"{FIT_ROWS:,} training rows) alone: {size['yardsticks']['wall_s']:.2f} s "
+        f"(the stage: {size['stages']['evaluate']['wall_s']:.2f} s).",
         "",
         _end_to_end(e2e),
         "",

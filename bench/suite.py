@@ -218,6 +218,8 @@ def bench_size(rows: int, opts: argparse.Namespace, env: dict[str, Any], root: P
     started = time.perf_counter()
     stages = {s: run.python(s, f"epochline.stages.{s}") for s in STAGES}
     floors = _floors(run, opts, env["device"])
+    # A part of evaluate, alone (a module of this package: imported from the repo, as floors).
+    yardsticks = run.python("yardsticks", "bench.yardsticks", floor=True)
     e2e = run.python(
         "floor-end-to-end", "bench.floors.end_to_end", "--device", env["device"], floor=True
     )
@@ -232,7 +234,7 @@ def bench_size(rows: int, opts: argparse.Namespace, env: dict[str, Any], root: P
     return {
         "rows": rows, "table_mb": table_bytes / 2**20,
         "stages": {k: u.as_dict() for k, u in stages.items()},
-        "train_fast": train_fast.as_dict(),
+        "train_fast": train_fast.as_dict(), "yardsticks": yardsticks.as_dict(),
         "portable_cost": stages["train"].wall_s / train_fast.wall_s,
         "floors": {k: u.as_dict() for k, u in floors.items()},
         "ratios": {k: _ratios(stages[k], f) for k, f in floors.items()},
