@@ -211,22 +211,23 @@ def test_both_refusals_are_named() -> None:
     )
 
 
-EVALUATED: dict[str, Any] = {
-    "accuracy": 0.95, "log_loss": 0.13, "never_predicts": None, "warnings": [],
-    "baselines": {"logistic_regression": {"accuracy": 0.9, "log_loss": 0.27},
-                  "majority_class": {"accuracy": 0.485, "log_loss": 0.694}},
+# reports/verdict.json as evaluate writes it.
+VERDICT: dict[str, Any] = {
+    "never_predicts": None, "below_baseline": None, "warnings": [],
+    "baselines": {"majority_class": {"accuracy": 0.485, "log_loss": 0.694},
+                  "logistic_regression": {"accuracy": 0.9, "log_loss": 0.27}},
 }  # fmt: skip
 
 
-def test_findings_come_from_metrics_json_and_older_runs_refuse_nothing() -> None:
-    assert Findings.of(EVALUATED, "accuracy") == Findings(None, 0.9)
-    assert Findings.of(EVALUATED, "log_loss") == Findings(None, 0.27)
-    one_class = EVALUATED | {"never_predicts": "Yes"}
-    assert Findings.of(one_class, "accuracy") == Findings("Yes", 0.9)
-    older = {"accuracy": 0.95, "confusion_matrix": [[90, 10], [10, 90]]}
-    assert Findings.of(older, "accuracy") == Findings(None, None)
-    assert Findings.of(older, "accuracy").refusals(RULE, 0.0) == []
-    assert Findings.of(EVALUATED, "accuracy").refusals(RULE, 0.0) != []
+def test_findings_come_from_verdict_json_and_older_runs_refuse_nothing() -> None:
+    assert Findings.of(VERDICT, "accuracy") == Findings(None, 0.9)
+    assert Findings.of(VERDICT, "log_loss") == Findings(None, 0.27)
+    line = "WARNING: the model never predicts 'Yes' on the test rows; try …"
+    one_class = VERDICT | {"never_predicts": "Yes", "warnings": [line]}
+    assert Findings.of(one_class, "accuracy") == Findings("Yes", 0.9, (line,))
+    assert Findings.of({}, "accuracy") == Findings(None, None, ())
+    assert Findings.of({}, "accuracy").refusals(RULE, 0.0) == []
+    assert Findings.of(VERDICT, "accuracy").refusals(RULE, 0.0) != []
 
 
 def test_a_champion_held_out_on_other_rows_is_kept_whatever_the_scores() -> None:
@@ -287,7 +288,10 @@ def _decision(
 ) -> Decision:
     y = np.random.default_rng(1).integers(0, 2, 400)
     comparison = decide(y, _scores(y, 390), _scores(y, 300) if with_champion else None, RULE)
-    return Decision("2026-01-02T03:04:05+00:00", comparison, drift, versions, PROVENANCE, METRICS)
+    no_verdict: dict[str, Any] = {}  # as a run older than verdict.json
+    return Decision(
+        "2026-01-02T03:04:05+00:00", comparison, drift, versions, PROVENANCE, METRICS, no_verdict
+    )
 
 
 PROMOTED_V2 = _decision(Versions("2", "1"))
@@ -297,8 +301,8 @@ def test_the_record_as_json_keeps_the_keys_its_readers_know() -> None:
     data = PROMOTED_V2.as_json()
     assert list(data) == [
         "finished", "registered_model", "run_id", "run_name", "runs_link", "test_metrics",
-        "challenger_version", "champion_version", "champion_after", "comparison", "drift",
-        "batches", "data_digest", "git_commit",
+        "verdict", "challenger_version", "champion_version", "champion_after", "comparison",
+        "drift", "batches", "data_digest", "git_commit",
     ]  # fmt: skip
     assert (data["challenger_version"], data["champion_version"], data["champion_after"]) == (
         "2", "1", "2",
@@ -379,8 +383,8 @@ def test_markdown_has_the_comparison_the_drift_table_and_each_batch() -> None:
     assert report.commit_message(PROMOTED_V2).startswith("retrain: promoted v2 (accuracy 0.")
 
 
-WARNED = METRICS | {
-    "pr_auc": 0.93, "log_loss": 0.31, "threshold": 0.28314,
+TESTED = METRICS | {"pr_auc": 0.93, "log_loss": 0.31, "threshold": 0.28314}
+WARNED = VERDICT | {
     "baselines": {"logistic_regression": {"accuracy": 0.99, "log_loss": 0.2}},
     "never_predicts": "Yes",
     "warnings": ["WARNING: the model never predicts 'Yes' on the test rows; try …",
@@ -389,18 +393,19 @@ WARNED = METRICS | {
 
 
 def test_test_scores_append_pr_auc_and_a_threshold_other_than_one_half() -> None:
-    assert report.test_scores(WARNED) == (
+    assert report.test_scores(TESTED) == (
         "test (200 rows): accuracy 0.9000  roc_auc 0.9500  log_loss 0.3100  pr_auc 0.9300  "
         "threshold 0.2831"
     )
-    assert report.test_scores(WARNED | {"threshold": 0.5}).endswith("pr_auc 0.9300")
+    assert report.test_scores(TESTED | {"threshold": 0.5}).endswith("pr_auc 0.9300")
     assert report.test_scores(METRICS) == "test (200 rows): accuracy 0.9000  roc_auc 0.9500"
 
 
 def test_pipeline_summary_prints_evaluates_warnings_after_the_test_scores() -> None:
-    lines = report.pipeline_summary(WARNED, "lr=0.02", "abc123", "http://mlflow/", None)
+    warnings = WARNED["warnings"]
+    lines = report.pipeline_summary(TESTED, "lr=0.02", "abc123", "http://mlflow/", None, warnings)
     assert lines.splitlines()[1:4] == [
-        f"  {report.test_scores(WARNED)}",
+        f"  {report.test_scores(TESTED)}",
         "  WARNING: the model never predicts 'Yes' on the test rows; try …",
         "  WARNING: below the logistic regression yardstick: accuracy …",
     ]
@@ -413,7 +418,8 @@ def test_a_refused_decision_says_why_with_evaluates_warnings() -> None:
     findings = Findings.of(WARNED, "accuracy")
     comparison = decide(y, _scores(y, 390), _scores(y, 300), RULE, findings=findings)
     refused = Decision(PROMOTED_V2.finished, comparison, DRIFT, Versions("2", "1"),
-                       PROVENANCE, WARNED)  # fmt: skip
+                       PROVENANCE, TESTED, WARNED)  # fmt: skip
+    assert refused.findings == findings
     assert comparison.reason.startswith(
         "refused: never predicts 'Yes' on the test rows; below the logistic regression "
         "yardstick: accuracy 0.9750 < 0.9900 (logistic regression) - 0.01 "
@@ -424,7 +430,7 @@ def test_a_refused_decision_says_why_with_evaluates_warnings() -> None:
     assert f"\n  reason: {comparison.reason}\n" in summary
     assert "champion is now v1" in summary
     assert (
-        f"  {report.test_scores(WARNED)}\n"
+        f"  {report.test_scores(TESTED)}\n"
         "  WARNING: the model never predicts 'Yes' on the test rows; try …\n"
         "  WARNING: below the logistic regression yardstick: accuracy …\n"
         "  look: reports/retrain/report.md"
@@ -435,13 +441,14 @@ def test_a_refused_decision_says_why_with_evaluates_warnings() -> None:
     assert "\n- WARNING: the model never predicts 'Yes' on the test rows; try …\n" in text
     assert "| challenger | 0.9750 |\n" in text
     assert "| logistic regression (yardstick) | 0.9900 |\n" in text
-    assert "yardstick" not in report.markdown(PROMOTED_V2)  # METRICS: an older run's
+    assert "yardstick" not in report.markdown(PROMOTED_V2)  # an older run's: no verdict.json
+    assert "yardstick) | 0.9000 |" in report.markdown(replace(PROMOTED_V2, verdict=VERDICT))
 
 
 def test_a_log_loss_decision_says_that_lower_is_better() -> None:
     y = _rows()
     comparison = decide(y, _scores(y, 390), _scores(y, 300), LOG_LOSS)
-    decision = replace(PROMOTED_V2, comparison=comparison, test_metrics=WARNED)
+    decision = replace(PROMOTED_V2, comparison=comparison, verdict=WARNED)
     assert (
         f"log_loss 0.2578 vs champion v1 0.5697, delta {comparison.delta:+.4f} "
         f"[{comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}], p=0.000 "

@@ -99,23 +99,25 @@ def paired_differences(y: np.ndarray, a: Scores, b: Scores, rule: RetrainParams)
     return np.concatenate(parts)
 
 
-# The key evaluate gives the logistic regression in metrics.json's "baselines".
+# The key evaluate gives the logistic regression in verdict.json's "baselines".
 LOGISTIC_KEY = LOGISTIC.replace(" ", "_")
 
 
 @dataclass(frozen=True)
 class Findings:
-    """What evaluate found about the challenger (its reports/metrics.json) that refuses it,
-    whatever the champion and with no champion at all."""
+    """What evaluate found about the challenger (its reports/verdict.json): what refuses it,
+    whatever the champion and with no champion at all, and the warnings it printed."""
 
     never_predicts: str | None = None  # the class, as the data names it
     logistic_regression: float | None = None  # its value on retrain.metric; None: not logged
+    warnings: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, metrics: Mapping[str, Any], metric: str) -> Findings:
-        """From metrics.json; one from a run older than the yardsticks refuses nothing."""
-        yardstick = (metrics.get("baselines") or {}).get(LOGISTIC_KEY) or {}
-        return cls(metrics.get("never_predicts"), yardstick.get(metric))
+    def of(cls, verdict: Mapping[str, Any], metric: str) -> Findings:
+        """From verdict.json; one without the yardsticks (an older run's) refuses nothing."""
+        yardstick = (verdict.get("baselines") or {}).get(LOGISTIC_KEY) or {}
+        warnings = tuple(verdict.get("warnings") or ())
+        return cls(verdict.get("never_predicts"), yardstick.get(metric), warnings)
 
     def refusals(self, rule: RetrainParams, value: float) -> list[str]:
         """Why a challenger whose retrain.metric is `value` may not be champion, if it may not."""

@@ -40,6 +40,7 @@ class Decision:
     versions: Versions
     provenance: Provenance
     test_metrics: dict[str, Any]  # the challenger's reports/metrics.json
+    verdict: dict[str, Any]  # and its reports/verdict.json: yardsticks, warnings
 
     @property
     def status(self) -> str:
@@ -51,8 +52,8 @@ class Decision:
 
     @property
     def findings(self) -> Findings:
-        """What evaluate found about the challenger that could refuse it (test_metrics)."""
-        return Findings.of(self.test_metrics, self.comparison.metric)
+        """What evaluate found about the challenger: what could refuse it, its warnings."""
+        return Findings.of(self.verdict, self.comparison.metric)
 
     def as_json(self) -> dict[str, Any]:
         """report.json: the keys its readers (people, tests, scripts) know."""
@@ -60,7 +61,8 @@ class Decision:
         return {
             "finished": self.finished, "registered_model": p.registered_model,
             "run_id": p.run_id, "run_name": p.run_name, "runs_link": p.runs_link,
-            "test_metrics": self.test_metrics, "challenger_version": self.versions.challenger,
+            "test_metrics": self.test_metrics, "verdict": self.verdict,
+            "challenger_version": self.versions.challenger,
             "champion_version": self.versions.champion, "champion_after": self.champion_after,
             "comparison": self.comparison.as_dict(), "drift": self.drift.as_json(),
             "batches": self.drift.batches, "data_digest": p.data_digest,

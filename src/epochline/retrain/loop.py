@@ -140,8 +140,10 @@ def _judge_and_record(
         recording.unchanged(registry, known, trained.run_id)
         return Outcome(UNCHANGED, report.unchanged(trained, str(known.version), registry.name))
     champion = registry.alias(CHAMPION)
-    test_metrics = read_json(paths.METRICS, "test metrics")  # evaluate's, of this model
-    findings = Findings.of(test_metrics, params.retrain.metric)
+    # evaluate's, of this model: its test metrics, and what it found (yardsticks, warnings)
+    test_metrics = read_json(paths.METRICS, "test metrics")
+    verdict = read_json(paths.VERDICT, "evaluate's verdict")
+    findings = Findings.of(verdict, params.retrain.metric)
     comparison = _judge(params, registry, champion, trained, findings)
     drift = _drift(params, registry)
     if known is None:  # else: registered by a retrain that died before its decision
@@ -155,6 +157,7 @@ def _judge_and_record(
         versions=Versions(version, str(champion.version) if champion else None),
         provenance=_provenance(registry, trained, experiment_id),
         test_metrics=test_metrics,
+        verdict=verdict,
     )
     recording.record(registry, decision)
     if comparison.promoted:  # the aliases move last, after the decision is on record

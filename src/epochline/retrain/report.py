@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types only: `epochline repro` prints its summary without scipy, sklearn
@@ -24,7 +25,7 @@ def markdown(decision: Decision) -> str:
         f"- champion after: {_version(decision.champion_after)}",
         f"- reason: {c.reason}",
         f"- test rows: {c.n_rows}; data digest {decision.provenance.data_digest}",
-        *[f"- {line}" for line in warnings(decision.test_metrics)],
+        *[f"- {line}" for line in decision.findings.warnings],
         "",
         f"| {c.metric}{' (lower is better)' if c.lower_is_better else ''} | value |",
         "|---|---|",
@@ -42,11 +43,6 @@ def markdown(decision: Decision) -> str:
     if yardstick is not None:
         lines.append(f"| logistic regression (yardstick) | {yardstick:.4f} |")
     return "\n".join(lines + _drift_lines(decision.drift)) + "\n"
-
-
-def warnings(metrics: dict[str, Any]) -> list[str]:
-    """evaluate's WARNING lines in reports/metrics.json: none in a run older than them."""
-    return list(metrics.get("warnings") or [])
 
 
 def _drift_lines(drift: BatchDrift) -> list[str]:
@@ -105,13 +101,19 @@ def test_scores(metrics: dict[str, Any]) -> str:
 
 
 def pipeline_summary(
-    metrics: dict[str, Any], run_name: str, run_id: str, link: str, remote: str | None
+    metrics: dict[str, Any],
+    run_name: str,
+    run_id: str,
+    link: str,
+    remote: str | None,
+    warnings: Sequence[str] = (),
 ) -> str:
-    """What `epochline repro` prints last: the test metrics, the run, where to look."""
+    """What `epochline repro` prints last: the test metrics, evaluate's warnings (verdict.json
+    "warnings"), the run, where to look."""
     lines = [
         f"pipeline: run '{run_name}' ({run_id})",
         f"  {test_scores(metrics)}",
-        *[f"  {line}" for line in warnings(metrics)],
+        *[f"  {line}" for line in warnings],
         f"  runs: {link}"
         + (" (start it: mlflow ui)" if link.startswith("http://127.0.0.1:5000/") else ""),
         "  also: dvc exp show --only-changed; dvc plots show (dvc_plots/index.html)",
@@ -142,7 +144,7 @@ def summary(decision: Decision) -> str:
         f"  {drift}; champion is now {_version(decision.champion_after)}\n{label}"
         f"  run '{p.run_name}' ({p.run_id})\n"
         f"  {test_scores(decision.test_metrics)}\n"
-        + "".join(f"  {line}\n" for line in warnings(decision.test_metrics))
+        + "".join(f"  {line}\n" for line in decision.findings.warnings)
         + f"  look: reports/retrain/report.md; runs: {p.runs_link}; "
         f"Model registry -> {p.registered_model}"
     )
