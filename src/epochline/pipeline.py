@@ -17,5 +17,8 @@ def repro_with_summary() -> str:
     experiment_id = store.connect(params.tracking)
     trained = trained_here(experiment_id)
     metrics = read_json(paths.METRICS, "test metrics")
+    warnings = read_json(paths.VERDICT, "evaluate's verdict")["warnings"]
     link = store.where_runs_are(experiment_id)
-    return report.pipeline_summary(metrics, trained.run_name, trained.run_id, link, remote)
+    return report.pipeline_summary(
+        metrics, trained.run_name, trained.run_id, link, remote, warnings
+    )

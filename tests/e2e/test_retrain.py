@@ -102,8 +102,10 @@ def test_new_batch_then_retrain_registers_judges_and_reports_drift(tmp_path: Pat
 def test_worse_challenger_is_kept_out_better_one_promoted_and_rollback_restores(
     tmp_path: Path,
 ) -> None:
-    # A floor of 0 lets a weak first model be champion, so a better one has something to beat.
-    project = copy_project(tmp_path / "project", {"retrain": {"min_metric": 0.0}})
+    # A floor of 0, and no logistic regression to beat, let a weak first model be champion,
+    # so a better one has something to beat.
+    weak_champion = {"retrain": {"min_metric": 0.0, "require_beats_baseline": False}}
+    project = copy_project(tmp_path / "project", weak_champion)
     set_params(project, {"train": WEAK})
     epochline(project, "retrain")
     assert alias(project, "champion") == "1"

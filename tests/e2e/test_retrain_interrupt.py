@@ -51,7 +51,9 @@ def test_a_promotion_killed_before_or_between_its_alias_moves_is_completed_next_
 ) -> None:
     # Before: v1's promotion, whose only move is champion. Between: v2's, killed after
     # previous-champion moved. (tests/code/test_registry.py repairs every such state.)
-    project = copy_project(tmp_path / "project", {"retrain": {"min_metric": 0.0}})
+    project = copy_project(
+        tmp_path / "project", {"retrain": {"min_metric": 0.0, "require_beats_baseline": False}}
+    )
     set_params(project, {"train": WEAK})
     _retrain_killed_at(project, "champion")  # the first promotion: its only alias move
     assert tags(project, "1")["epochline.decision"] == "promoted"

@@ -7,6 +7,9 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+# classification_metrics' keys, in its order: metrics.json's and the run's test_ metrics.
+NAMES = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "pr_auc",
+         "balanced_accuracy", "positive_rate", "predicted_positive_rate")  # fmt: skip
 # Metrics where lower is better; every other one is better higher.
 LOWER_IS_BETTER = frozenset({"log_loss"})
 

@@ -8,6 +8,7 @@ import logging
 from epochline.core import paths
 from epochline.core.errors import Failed
 from epochline.core.files import read_json
+from epochline.evaluation import metrics
 from epochline.tools import dvc_repro
 from epochline.tracking import store
 from epochline.tracking.tags import TAG_DESCRIPTION
@@ -25,16 +26,13 @@ def evaluation_missing(trained: store.TrainedModel) -> list[str]:
     run = store.client().get_run(trained.run_id)
     logged = run.data.metrics
     scores = {k.removeprefix("test_"): v for k, v in logged.items() if k.startswith("test_")}
-    missing = [f"test_{k}" for k, v in tested.items() if _is_score(v) and k not in scores]
+    # metrics.json's scores (not the threshold beside them, which train logs)
+    missing = [f"test_{k}" for k in metrics.NAMES if k in tested and k not in scores]
     headline = all(k in scores for k in store.HEADLINE_METRICS)
     description = run.data.tags.get(TAG_DESCRIPTION)
     if not headline or description != store.describe(trained, scores):
         missing.append("the description with its test metrics")
     return missing
-
-
-def _is_score(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def trained_here(experiment_id: str) -> store.TrainedModel:

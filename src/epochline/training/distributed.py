@@ -68,7 +68,8 @@ def _check(params: TrainParams) -> None:
             "train.device = 'mps' with more than one process: PyTorch has no distributed "
             "backend for MPS; allowed: train.nproc_per_node = 1 and train.nnodes = 1 with mps"
         )
-    if params.batch_size % params.world_size:
+    # auto is always rounded to a multiple of the processes (model.auto_batch_size).
+    if isinstance(params.batch_size, int) and params.batch_size % params.world_size:
         raise UserError(
             f"train.batch_size = {params.batch_size} does not split over "
             f"{params.world_size} processes (nproc_per_node x nnodes); allowed: a multiple of "
