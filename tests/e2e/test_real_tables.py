@@ -24,6 +24,7 @@ import yaml
 
 from bench.project import set_params
 from devtools.servers import serving
+from epochline.core import paths
 from epochline.evaluation.baselines import BOOSTED, COLUMNS, LOGISTIC, MAJORITY
 from tests.conftest import REPO, copy_project, run, tool_env, trained_run
 from tests.e2e.test_serving import post
@@ -59,7 +60,7 @@ class Ran:
     project: Path
     summary: str  # what `epochline repro` printed
     printed: str  # what `epochline baselines` printed
-    metrics: dict[str, Any]  # evaluated(project)
+    metrics: dict[str, Any]  # metrics.json and verdict.json: evaluated(project)
 
 
 TABLES = {
@@ -93,11 +94,10 @@ def run_table(folder: Path, table: Table) -> Ran:
 
 
 def evaluated(project: Path) -> dict[str, Any]:
-    """reports/metrics.json, with the yardsticks and warnings evaluate writes beside it
-    (reports/verdict.json) where it does."""
-    found = json.loads((project / "reports/metrics.json").read_text())
-    verdict = project / "reports/verdict.json"
-    return found | (json.loads(verdict.read_text()) if verdict.exists() else {})
+    """The network's test metrics, with the yardsticks' and the warnings evaluate writes
+    beside them (`baselines`, `never_predicts`, `warnings`)."""
+    found = json.loads((project / paths.METRICS).read_text())
+    return found | json.loads((project / paths.VERDICT).read_text())
 
 
 def runs_once(folder: Path, tables: dict[str, Table]) -> Callable[[str], Ran]:
@@ -106,7 +106,7 @@ def runs_once(folder: Path, tables: dict[str, Table]) -> Callable[[str], Ran]:
 
     def get(key: str) -> Ran:
         if key not in done:
-            done[key] = run_table(folder / key.replace(" ", "-"), tables[key])
+            done[key] = run_table(folder / key, tables[key])
         return done[key]
 
     return get
@@ -137,7 +137,7 @@ def n_test_rows(metrics: dict[str, Any]) -> int:
 
 def readme_row(table: Table, metrics: dict[str, Any], boosted: dict[str, float]) -> str:
     """The README's row for one run: every model's test accuracy / ROC AUC (/ PR AUC for
-    rare positives), from metrics.json and the boosted model's printed row."""
+    rare positives), from evaluate's reports and the boosted model's printed row."""
     keys = ("accuracy", "roc_auc", "pr_auc") if table.rare else ("accuracy", "roc_auc")
 
     def cell(values: dict[str, float]) -> str:
@@ -161,8 +161,10 @@ def readme_row(table: Table, metrics: dict[str, Any], boosted: dict[str, float])
 
 
 def check_summary_and_workspace(table: Table, done: Ran) -> None:
-    """`epochline repro` summarised the run; `epochline baselines` wrote nothing tracked."""
+    """`epochline repro` summarised the run with evaluate's warnings; `epochline baselines`
+    wrote nothing tracked."""
     assert f"test ({n_test_rows(done.metrics)} rows): accuracy " in done.summary, done.summary
+    assert all(f"  {line}\n" in done.summary for line in done.metrics["warnings"]), done.summary
     assert done.metrics["never_predicts"] == table.never_predicts, done.metrics["warnings"]
     status = run(["git", "status", "--porcelain", "--", "data", "models"], done.project).stdout
     assert status == ""
@@ -179,8 +181,8 @@ def check_within_a_point_of_the_logistic_regression(done: Ran) -> None:
 
 
 def check_printed_matches_metrics(done: Ran) -> None:
-    """`epochline baselines` prints, to its four decimals, what evaluate wrote to
-    metrics.json: the same yardsticks on the same rows, and the network's test metrics."""
+    """`epochline baselines` prints, to its four decimals, what evaluate wrote: the same
+    yardsticks on the same rows (verdict.json), and the network's test metrics."""
     n_test, printed = printed_rows(done.printed)
     assert n_test == n_test_rows(done.metrics)
     assert list(printed) == [MAJORITY, LOGISTIC, BOOSTED, NETWORK]
@@ -197,9 +199,10 @@ def check_printed_matches_metrics(done: Ran) -> None:
 def check_readme_row(table: Table, done: Ran) -> None:
     readme = (REPO / "README.md").read_text()
     row = readme_row(table, done.metrics, printed_rows(done.printed)[1][BOOSTED])
-    print(row)  # pytest -s shows the rows to paste
-    assert README_HEAD in readme, f"README.md lacks the results table's head:\n{README_HEAD}"
-    assert f"\n{row}\n" in readme, f"README.md lacks (or has another) row:\n{row}"
+    assert README_HEAD in readme and f"\n{row}\n" in readme, (
+        "README.md's results table lacks this run's row; as the run gives it:\n"
+        f"{README_HEAD}\n{row}"
+    )
 
 
 @pytest.mark.parametrize("name", TABLES)
@@ -225,7 +228,7 @@ def test_network_well_above_the_majority_class(ran: Callable[[str], Ran], name: 
 
 
 @pytest.mark.parametrize("name", TABLES)
-def test_printed_baselines_match_metrics_json(ran: Callable[[str], Ran], name: str) -> None:
+def test_printed_baselines_match_what_evaluate_wrote(ran: Callable[[str], Ran], name: str) -> None:
     check_printed_matches_metrics(ran(name))
 
 
@@ -244,12 +247,17 @@ def test_served_penguin_model_answers_json_with_a_null_and_an_unseen_category(
     rows = [
         {"island": "Biscoe", "bill_length_mm": 39.1, "bill_depth_mm": 18.7,
          "flipper_length_mm": 181, "body_mass_g": 3750, "sex": "male", "year": "2007"},
+        {"island": "Atlantis", "bill_length_mm": 47.5, "bill_depth_mm": 15.0,
+         "flipper_length_mm": 220, "body_mass_g": 5200, "sex": None, "year": "2031"},
         {"island": "Atlantis", "bill_length_mm": None, "bill_depth_mm": 15.0,
          "flipper_length_mm": 220, "body_mass_g": None, "sex": None, "year": "2031"},
     ]  # fmt: skip
     with serving([*args, "-h", "127.0.0.1", "-p"], project, env, "/ping") as base:
         answers = post(f"{base}/invocations", {"dataframe_records": rows})["predictions"]
-    assert [a["class"] for a in answers] == ["yes", "no"]
+    # An Adelie; a Gentoo's measurements with a null and unseen categories; and gaps in
+    # numbers, which only the one training row with gaps (an Adelie) speaks for: answered.
+    assert [a["class"] for a in answers[:2]] == ["yes", "no"]
+    assert answers[2]["class"] in {"yes", "no"}
     assert all(math.isfinite(a["probability"]) for a in answers)
     # Each input's kind is in the model's metadata (its signature takes any type: ints too).
     mlmodel = next(p for p in (project / "mlartifacts").rglob("MLmodel"))

@@ -22,7 +22,7 @@ from tests.e2e.test_real_tables import (
 
 pytestmark = pytest.mark.slow
 
-MAX_F1 = "caravan, max_f1"
+MAX_F1 = "caravan-max_f1"
 TABLES = {
     t.name: t
     for t in (
@@ -95,7 +95,7 @@ def test_max_f1_on_caravan_chooses_a_threshold_and_finds_positives(
 
 
 @pytest.mark.parametrize("key", RUNS)
-def test_printed_baselines_match_metrics_json(ran: Callable[[str], Ran], key: str) -> None:
+def test_printed_baselines_match_what_evaluate_wrote(ran: Callable[[str], Ran], key: str) -> None:
     check_printed_matches_metrics(ran(key))
 
 
