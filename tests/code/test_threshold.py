@@ -13,7 +13,7 @@ Y = np.array([1, 1, 0, 1, 0, 0, 1, 0, 0, 0], dtype=bool)
 
 
 def _counts(cut: float) -> tuple[float, float]:
-    said = PROB >= cut
+    said = cut <= PROB
     return (Y & said).sum() / said.sum(), (Y & said).sum() / Y.sum()
 
 
@@ -36,7 +36,7 @@ def test_precision_target_takes_the_lowest_threshold_that_reaches_it(
 ) -> None:
     chosen = choose(f"precision>={goal}", Y, PROB)
     assert chosen.value == expected and _counts(expected)[0] >= goal
-    lower = PROB[PROB < expected].max()
+    lower = PROB[expected > PROB].max()
     assert _counts(lower)[0] < goal  # one step lower misses it: the most recall it allows
 
 
@@ -46,7 +46,7 @@ def test_recall_target_takes_the_highest_threshold_that_reaches_it(
 ) -> None:
     chosen = choose(f"recall>={goal}", Y, PROB)
     assert chosen.value == expected and _counts(expected)[1] >= goal
-    higher = PROB[PROB > expected].min()
+    higher = PROB[expected < PROB].min()
     assert _counts(higher)[1] < goal
 
 

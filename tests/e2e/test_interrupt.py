@@ -35,6 +35,10 @@ def _processes_in(project: Path) -> list[int]:
     return found
 
 
+# Still training when the signal comes: every epoch runs (no early stopping).
+LONG = {"train": {"epochs": 100000, "patience": None}}
+
+
 def _runs(project: Path) -> list[tuple[str, int]]:
     """(status, epochs logged) of every run, straight from the store."""
     if not (project / "mlflow.db").exists():
@@ -64,7 +68,7 @@ def _wait(condition, what: str, timeout: float = 120) -> None:  # type: ignore[n
 def test_stopping_epochline_stops_dvc_and_the_stage_and_fails_the_run(
     tmp_path: Path, sig: signal.Signals, shell: str
 ) -> None:
-    project = copy_project(tmp_path / "project", {"train": {"epochs": 100000, "patience": None}}).resolve()
+    project = copy_project(tmp_path / "project", LONG).resolve()
     cli = subprocess.Popen(
         ["epochline", "repro"], cwd=project, env=tool_env(SHELL=shell),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -87,7 +91,7 @@ def test_stopping_epochline_stops_dvc_and_the_stage_and_fails_the_run(
 @pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"], ids=["bash", "sh"])
 def test_ctrl_c_stops_every_process_and_fails_the_run(tmp_path: Path, shell: str) -> None:
     """Ctrl-C in a terminal: SIGINT to the whole foreground process group at once."""
-    project = copy_project(tmp_path / "project", {"train": {"epochs": 100000, "patience": None}}).resolve()
+    project = copy_project(tmp_path / "project", LONG).resolve()
     cli = subprocess.Popen(
         ["epochline", "repro"], cwd=project, env=tool_env(SHELL=shell),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -126,7 +130,7 @@ def _stage(project: Path, name: str) -> int:
 def test_a_run_whose_process_was_killed_is_marked_killed_by_the_next_repro(
     tmp_path: Path,
 ) -> None:
-    project = copy_project(tmp_path / "project", {"train": {"epochs": 100000, "patience": None}}).resolve()
+    project = copy_project(tmp_path / "project", LONG).resolve()
     dvc = subprocess.Popen(
         ["dvc", "repro"], cwd=project, env=tool_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

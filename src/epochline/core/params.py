@@ -71,7 +71,7 @@ class SplitParams(_Section):
     seed: int = Field(42, ge=0, le=2**32 - 1)
 
 
-AUTO = "auto"
+AUTO: Literal["auto"] = "auto"
 # evaluate.threshold as a rule: the best F1, or the threshold that reaches a precision or
 # recall on the validation rows (its value then comes from training; evaluation/threshold.py).
 THRESHOLD_RULE = re.compile(r"^(max_f1|(precision|recall)>=(0(\.\d+)?|1(\.0*)?|\.\d+))$")
@@ -97,7 +97,7 @@ class TrainParams(_Section):
     @classmethod
     def _batch_size(cls, value: Any) -> int | str:
         if value == AUTO or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-            return value  # type: ignore[no-any-return]
+            return value
         raise ValueError("a whole number of rows, at least 1, or auto")
 
     @property
@@ -131,7 +131,13 @@ class TrackingParams(_Section):
 
 class RetrainParams(_Section):
     metric: Literal[
-        "accuracy", "f1", "roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall",
+        "accuracy",
+        "f1",
+        "roc_auc",
+        "pr_auc",
+        "balanced_accuracy",
+        "precision",
+        "recall",
         "log_loss",
     ] = "accuracy"
     min_delta: float = Field(0.01, ge=0, lt=1)

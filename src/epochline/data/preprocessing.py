@@ -3,10 +3,11 @@
 Numbers: gaps filled with the training median (plus a 0/1 indicator where the training
 rows had gaps). Categories: one slot per category seen in training (the `max_categories`
 most frequent), one for missing and one for everything else (rarer or unseen values).
-Then every input is standardised (the training rows' mean and standard deviation):
-what logistic regression and most networks expect, and robust to one outlying value, which
-min-max scaling lets squeeze a column into a corner. The fitted spec travels inside the model checkpoint;
-serving/model_code.py applies it to raw rows, here and when MLflow serves the model.
+Then every input is standardised (the training rows' mean and standard deviation): what
+logistic regression and most networks expect, and robust to one outlying value, which
+min-max scaling lets squeeze a column into a corner. The fitted spec travels inside the
+model checkpoint; serving/model_code.py applies it to raw rows, here and when MLflow serves
+the model.
 """
 
 from __future__ import annotations

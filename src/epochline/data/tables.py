@@ -8,8 +8,8 @@ each training process reads only the row groups of its own shard.
 from __future__ import annotations
 
 import functools
-import math
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from epochline.core import paths
@@ -70,7 +69,9 @@ def pipeline_inputs(preprocessor: Preprocessor, label: str, test: pd.DataFrame) 
 def _fitted(name: str, x: np.ndarray, y: np.ndarray) -> object:
     if name == LOGISTIC:
         model: object = LogisticRegression(max_iter=5000)
-    else:
+    else:  # `epochline baselines` only: evaluate does not pay for importing it
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
         model = HistGradientBoostingClassifier(random_state=0)
     model.fit(x, y)  # type: ignore[attr-defined]
     return model

@@ -31,7 +31,6 @@ from epochline.evaluation import threshold
 from epochline.serving.model_code import LIMIT
 from epochline.training.distributed import SINGLE, World, all_sum, pad
 
-
 # train.batch_size: auto (see auto_batch_size), chosen by measurement (README: Your own data).
 AUTO_STEPS, AUTO_BATCH_MIN, AUTO_BATCH_MAX = 64, 16, 1024
 

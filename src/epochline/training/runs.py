@@ -86,7 +86,8 @@ def _shard(
 
 def _all_rows(path: Path, columns: list[str], params: Params) -> pd.DataFrame:
     n_rows = tables.row_count(path, "validation table")
-    return tables.read_rows(path, "validation table", 0, n_rows, [*columns, params.data.label_column])
+    label = params.data.label_column
+    return tables.read_rows(path, "validation table", 0, n_rows, [*columns, label])
 
 
 def _with_progress(
