@@ -132,10 +132,13 @@ def test_preprocessing_fills_indicates_and_gives_unseen_categories_a_slot(workdi
     assert not specs["mass"]["indicator"]
     assert specs["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]
     assert "island=<missing>" in pre.columns and "island=<other>" in pre.columns
-    scaled = pre.transform(raw)  # standardised: a gap's indicator is above 0 exactly at the gaps
-    assert ((scaled["bill<missing>"] > 0) == raw["bill"].isna()).all() and raw["bill"].isna()[3]
-    assert ((scaled["island=<missing>"] > 0) == raw["island"].isna()).all()
-    assert raw["island"].isna()[5]
+    scaled = pre.transform(raw)
+    # Numbers standardised; a gap's indicator and a category's slot stay 0/1.
+    assert scaled["bill"].mean() == pytest.approx(0, abs=1e-12)
+    assert scaled["bill"].std(ddof=0) == pytest.approx(1)
+    np.testing.assert_array_equal(scaled["bill<missing>"], raw["bill"].isna().astype(float))
+    np.testing.assert_array_equal(scaled["island=<missing>"], raw["island"].isna().astype(float))
+    assert raw["bill"].isna()[3] and raw["island"].isna()[5]
 
 
 def test_fit_on_masked_rows_and_transform_by_slices_match_the_whole_table(

@@ -118,10 +118,10 @@ def test_without_patience_every_epoch_runs(tables: Tables) -> None:
 
 @pytest.mark.parametrize(
     ("rows", "processes", "expected"),
-    [(50, 1, 16), (720, 1, 16), (5_000, 1, 64), (100_000, 1, 1024), (10_000_000, 1, 1024),
-     (720, 3, 18), (100_000, 3, 1026)],
+    [(50, 1, 32), (720, 1, 32), (5_000, 1, 64), (100_000, 1, 1024), (10_000_000, 1, 1024),
+     (720, 3, 33), (100_000, 3, 1026)],
 )  # fmt: skip
-def test_auto_batch_size_gives_about_64_steps_an_epoch_between_16_and_1024(
+def test_auto_batch_size_gives_about_64_steps_an_epoch_between_32_and_1024(
     rows: int, processes: int, expected: int
 ) -> None:
     assert model.auto_batch_size(rows, processes) == expected

@@ -3,9 +3,10 @@
 Numbers: gaps filled with the training median (plus a 0/1 indicator where the training
 rows had gaps). Categories: one slot per category seen in training (the `max_categories`
 most frequent), one for missing and one for everything else (rarer or unseen values).
-Then every input is standardised (the training rows' mean and standard deviation): what
+Then every number is standardised (the training rows' mean and standard deviation): what
 logistic regression and most networks expect, and robust to one outlying value, which
-min-max scaling lets squeeze a column into a corner. The fitted spec travels inside the
+min-max scaling lets squeeze a column into a corner. Gap indicators and category slots
+stay 0/1. The fitted spec travels inside the
 model checkpoint; serving/model_code.py applies it to raw rows, here and when MLflow serves
 the model.
 """
@@ -83,8 +84,8 @@ def _moments(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class Preprocessor:
     features: tuple[dict[str, Any], ...]
-    center: tuple[float, ...]  # per input: the training rows' mean
-    deviation: tuple[float, ...]  # and standard deviation; 0 where the input never varies
+    center: tuple[float, ...]  # per input: the training rows' mean (a 0/1 input: 0)
+    deviation: tuple[float, ...]  # and standard deviation (1); 0 where it never varies
 
     @classmethod
     def fit(
@@ -109,9 +110,18 @@ class Preprocessor:
             )
             inputs = design([spec], pd.DataFrame({f.name: values}, copy=False))
             specs.append(spec)
-            mean, std = _moments(inputs)
-            center += [float(v) for v in mean]
-            deviation += [float(v) for v in std]
+            if spec["kind"] == "numeric":  # the number standardised; its gap flag kept 0/1
+                mean, std = _moments(inputs[:, :1])
+                center.append(float(mean[0]))
+                deviation.append(float(std[0]))
+                flags = inputs[:, 1:]
+            else:
+                flags = inputs
+            # 0/1 inputs stay 0/1 (centre 0, scale 1; 0 where no training row differs): a
+            # gap or category one training row in 300 has would otherwise be a +17 input.
+            varies = (flags.max(axis=0) > flags.min(axis=0)) if len(flags) else flags[0] > 0
+            center += [0.0] * flags.shape[1]
+            deviation += [1.0 if v else 0.0 for v in varies]
         columns = design_columns(specs)
         if len(set(columns)) < len(columns):
             clash = next(c for c in columns if columns.count(c) > 1)

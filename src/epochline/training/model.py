@@ -32,7 +32,7 @@ from epochline.serving.model_code import LIMIT
 from epochline.training.distributed import SINGLE, World, all_sum, pad
 
 # train.batch_size: auto (see auto_batch_size), chosen by measurement (README: Your own data).
-AUTO_STEPS, AUTO_BATCH_MIN, AUTO_BATCH_MAX = 64, 16, 1024
+AUTO_STEPS, AUTO_BATCH_MIN, AUTO_BATCH_MAX = 64, 32, 1024
 
 
 class Classifier(nn.Module):
@@ -219,7 +219,7 @@ class Fitted:
 
 def auto_batch_size(n_train: int, world_size: int = 1) -> int:
     """train.batch_size: auto. About AUTO_STEPS steps per epoch: a power of two between
-    AUTO_BATCH_MIN and AUTO_BATCH_MAX (a few hundred rows get batches of 16, a million
+    AUTO_BATCH_MIN and AUTO_BATCH_MAX (a few hundred rows get batches of 32, a million
     rows 1024), rounded up to a multiple of the processes."""
     target = max(n_train // AUTO_STEPS, 1)
     size = min(max(1 << (target.bit_length() - 1), AUTO_BATCH_MIN), AUTO_BATCH_MAX)
