@@ -141,6 +141,23 @@ def test_preprocessing_fills_indicates_and_gives_unseen_categories_a_slot(workdi
     assert raw["bill"].isna()[3] and raw["island"].isna()[5]
 
 
+def test_an_input_the_same_in_every_training_row_is_0_there_and_marked_unused(
+    workdir: Path,
+) -> None:
+    _write(_table().assign(island="Biscoe", bill=lambda t: t["bill"].fillna(40.0)))
+    schema, parts = load_parts(_params())
+    raw = parts[0][1]
+    pre = Preprocessor.fit(raw, schema, 20, "train")
+    scaled = pre.transform(raw)
+    # A category every row has: its slot is 1 in every row, centred to 0 and not used.
+    assert (scaled["island=Biscoe"] == 0.0).all()
+    column = pre.columns.index("island=Biscoe")
+    assert not pre.varies[column] and pre.varies[pre.columns.index("bill")]
+    # Served, an unseen island is 0 in that slot minus its centre: -1, where the weights are 0.
+    unseen = pre.transform(raw.head(1).assign(island="Atlantis"))
+    assert unseen.loc[unseen.index[0], "island=Biscoe"] == -1.0
+
+
 def test_fit_on_masked_rows_and_transform_by_slices_match_the_whole_table(
     workdir: Path,
 ) -> None:

@@ -288,3 +288,13 @@ def test_a_model_logged_before_the_regroup_still_loads_and_answers(
         mlflow.set_tracking_uri(None)
     expected = answer(trained.net.state_dict(), trained.config, rows)
     pd.testing.assert_frame_equal(served.reset_index(drop=True), expected)
+
+
+def test_balanced_weight_counts_a_shards_own_rows_not_its_padding() -> None:
+    # Five rows, three positive, padded with a repeat of the first (positive) row: the
+    # weight is negatives/positives of the five, 2/3, not of the six.
+    y = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 1.0])
+    balanced = DEFAULTS.train.model_copy(update={"class_weight": "balanced"})
+    weight = model._positive_weight(y, balanced, World(rank=0, size=1), 5, own_rows=5)
+    assert weight is not None and weight.item() == pytest.approx(2 / 3)
+    assert model._positive_weight(y, DEFAULTS.train, World(rank=0, size=1), 5, 5) is None

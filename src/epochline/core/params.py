@@ -141,7 +141,7 @@ class RetrainParams(_Section):
         "log_loss",
     ] = "accuracy"
     min_delta: float = Field(0.01, ge=0, lt=1)
-    min_metric: float = Field(0.7, ge=0, le=1)
+    min_metric: float = Field(0.7, ge=0)  # a ceiling for log_loss (unbounded), else at most 1
     confidence: float = Field(0.95, gt=0.5, lt=1)
     n_bootstrap: int = Field(2000, ge=100)
     seed: int = Field(42, ge=0, le=2**32 - 1)
@@ -150,6 +150,15 @@ class RetrainParams(_Section):
     # challenger more than baseline_margin below it on `metric` is never promoted.
     require_beats_baseline: StrictBool = True
     baseline_margin: float = Field(0.01, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _floor_in_range(self) -> RetrainParams:
+        if self.metric != "log_loss" and self.min_metric > 1:
+            raise ValueError(
+                f"retrain.min_metric = {self.min_metric} is not allowed for retrain.metric = "
+                f"{self.metric}; allowed: 0 to 1 (above 1 only as a log_loss ceiling)"
+            )
+        return self
 
     @field_validator("metric", mode="before")
     @classmethod

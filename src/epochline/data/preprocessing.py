@@ -119,8 +119,14 @@ class Preprocessor:
                 flags = inputs
             # 0/1 inputs stay 0/1 (centre 0, scale 1; 0 where no training row differs): a
             # gap or category one training row in 300 has would otherwise be a +17 input.
-            varies = (flags.max(axis=0) > flags.min(axis=0)) if len(flags) else flags[0] > 0
-            center += [0.0] * flags.shape[1]
+            if len(flags):
+                low = flags.min(axis=0)
+                varies = flags.max(axis=0) > low
+            else:
+                low, varies = np.zeros(flags.shape[1]), np.zeros(flags.shape[1], dtype=bool)
+            # One that never varies is centred on its value: 0 in every training row, so its
+            # weights, zeroed (model.silence_unused_inputs), get no gradient and stay 0.
+            center += [0.0 if v else float(c) for v, c in zip(varies, low, strict=True)]
             deviation += [1.0 if v else 0.0 for v in varies]
         columns = design_columns(specs)
         if len(set(columns)) < len(columns):

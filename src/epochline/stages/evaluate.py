@@ -63,6 +63,10 @@ def main() -> None:
         )
         flags = {TAG_NEVER_PREDICTS: found.never_predicts, TAG_BELOW_BASELINE: found.below}
         mlflow.set_tags({k: v for k, v in flags.items() if v is not None})
+        # evaluate may run again on the same run (retrain.metric changed): no stale warning.
+        stale = {k for k, v in flags.items() if v is None} & set(mlflow.active_run().data.tags)
+        for key in sorted(stale):
+            mlflow.delete_tag(key)
         # The runs table shows the description: the test metrics without opening the run.
         mlflow.set_tag(TAG_DESCRIPTION, store.describe(trained, values))
         mlflow.log_figure(plots.confusion_figure(matrix), "plots/confusion_matrix.png")

@@ -250,6 +250,7 @@ def fit(
     device: torch.device | None = None,
     world: World = SINGLE,
     train_total: int | None = None,
+    own_rows: int | None = None,
 ) -> Fitted:
     """Train over tensors that stay on `device` for the whole fit, sliced by a seeded
     permutation per epoch, for at most `params.epochs` epochs: after `params.patience`
@@ -257,24 +258,26 @@ def fit(
     the epoch with the lowest one. With several processes (`world`), each passes its own
     shard (train shards of equal length) and takes its share of every batch: the same
     steps as one process takes. Gradients are averaged and epoch metrics summed over all,
-    so every process stops at the same epoch. The model ends on the CPU."""
+    so every process stops at the same epoch. `own_rows`: this shard's rows before padding
+    (all of `train` by default). The model ends on the CPU."""
     torch.use_deterministic_algorithms(True)
     device = device or torch.device("cpu")
     if device.type == "cpu":
         numerics.check(params.numerics)
     with numerics.one_thread(params.numerics):
-        return _fit(model, train, val, params, on_epoch, device, world, train_total)
+        rows = (len(train[0]) if train_total is None else train_total, own_rows)
+        return _fit(model, train, val, params, on_epoch, device, world, rows)
 
 
 def _positive_weight(
-    y: torch.Tensor, params: TrainParams, world: World, n_train: int
+    y: torch.Tensor, params: TrainParams, world: World, n_train: int, own_rows: int | None
 ) -> torch.Tensor | None:
     """class_weight balanced: positives weigh negatives/positives (over all processes' rows,
     padding aside), so both classes add up to the same total weight in the loss."""
     if params.class_weight == "none":
         return None
-    rows = min(len(y), math.ceil(n_train / world.size))  # this shard's own rows, not padding
-    positives = all_sum(y[:rows].double().sum().reshape(1), world).item()
+    own = y if own_rows is None else y[:own_rows]  # this shard's own rows, not its padding
+    positives = all_sum(own.double().sum().reshape(1), world).item()
     if positives in (0, n_train):
         return None  # one class only: nothing to balance (the data stages warn about it)
     return torch.tensor((n_train - positives) / positives, dtype=torch.float32, device=y.device)
@@ -288,14 +291,14 @@ def _fit(
     on_epoch: Callable[[EpochMetrics], Any],
     device: torch.device,
     world: World,
-    train_total: int | None,
+    rows: tuple[int, int | None],
 ) -> Fitted:
     model.to(device)
     x, y = (t.to(device) for t in train)
     val_x, val_y = (t.to(device) for t in val)
-    n_train = len(x) if train_total is None else train_total
+    n_train, own_rows = rows
     size = batch_size(params, n_train)
-    pos_weight = _positive_weight(y, params, world, n_train)
+    pos_weight = _positive_weight(y, params, world, n_train, own_rows)
     trainer = _trainer(model, device, world)
     gen = torch.Generator().manual_seed(params.seed)  # on the CPU: the same order everywhere
     optimizer = _optimizer(model, params)
@@ -386,7 +389,8 @@ def train(
     net.silence_unused_inputs(inputs_used(preprocessor))
     val = to_tensors(val_rows, columns, label)
     fitted = fit(net, inputs, val, params.train, on_epoch=on_epoch, device=device, world=world,
-                 train_total=len(train_rows) if train_total is None else train_total)  # fmt: skip
+                 train_total=len(train_rows) if train_total is None else train_total,
+                 own_rows=len(train_rows))  # fmt: skip
     rows = val if threshold_rows is None else to_tensors(threshold_rows, columns, label)
     y_val, p_val = _probability(net, rows, params.train.numerics)
     chosen = threshold.choose(params.evaluate.threshold, y_val, p_val)

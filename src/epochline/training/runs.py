@@ -202,7 +202,8 @@ def train_stage(params: Params) -> None:
         log.info("rank %d/%d on %s: train %d of %d rows, val %d rows", world.rank, world.size,
                  device, len(train), n_train, len(val))  # fmt: skip
         # The threshold rule sees every validation row: the main process reads them all.
-        all_val = _all_rows(paths.VAL, config["columns"], params) if world.size > 1 else None
+        several = world.size > 1 and world.is_main
+        all_val = _all_rows(paths.VAL, config["columns"], params) if several else None
         fit = partial(model.train, params, preprocessor, schema, train, val, device=device,
                       world=world, train_total=n_train, threshold_rows=all_val)  # fmt: skip
         if not world.is_main:
