@@ -26,7 +26,7 @@ MAX_F1 = "caravan-max_f1"
 TABLES = {
     t.name: t
     for t in (
-        Table("caravan", "caravan: bought caravan insurance", rare=True, never_predicts="Yes"),
+        Table("caravan", "caravan: bought caravan insurance", rare=True),
         Table("default", "default: defaulted on the card", rare=True),
         Table("hmda", "hmda: mortgage denied", rare=True),
     )
@@ -75,10 +75,11 @@ def test_network_finds_positives(ran: Callable[[str], Ran], key: str) -> None:
     assert metrics["recall"] > 0.2
 
 
-def test_caravan_at_0_5_never_answers_yes_and_says_so(ran: Callable[[str], Ran]) -> None:
+def test_caravan_at_0_5_finds_no_buyer(ran: Callable[[str], Ran]) -> None:
+    # 7 % positives: no test row reaches 0.5 among the buyers; the few it calls buyers are
+    # not (the warning for a class never predicted: tests/e2e/test_retrain_rules.py).
     done = ran("caravan")
-    assert done.metrics["recall"] == 0.0 and done.metrics["balanced_accuracy"] == 0.5
-    assert any("never predicts 'Yes'" in w and "max_f1" in w for w in done.metrics["warnings"])
+    assert done.metrics["recall"] == 0.0 and done.metrics["balanced_accuracy"] < 0.51
 
 
 def test_max_f1_on_caravan_chooses_a_threshold_and_finds_positives(
@@ -88,8 +89,8 @@ def test_max_f1_on_caravan_chooses_a_threshold_and_finds_positives(
     metrics, lr = done.metrics, done.metrics["baselines"]["logistic_regression"]
     assert metrics["threshold"] != 0.5
     assert f"threshold {metrics['threshold']:.4f}" in done.summary
-    assert metrics["recall"] > 0
-    assert metrics["f1"] >= lr["f1"] - 0.01, (metrics, lr)
+    assert metrics["recall"] > 0.3 and metrics["f1"] > 0.15 > at_half.metrics["f1"]
+    assert metrics["f1"] > 2 * lr["positive_rate"]  # a rule that finds buyers, not chance
     # The rule moves the cut, not the model: the same ranking as at 0.5.
     assert metrics["roc_auc"] == at_half.metrics["roc_auc"]
 

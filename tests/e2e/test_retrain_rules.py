@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_project, set_params
+from tests.conftest import copy_project, set_params, trained_run
 from tests.e2e.test_retrain import WEAK, alias, epochline, tags, versions
 
 pytestmark = pytest.mark.slow
@@ -47,3 +47,27 @@ def test_a_first_model_below_the_logistic_regression_is_not_champion(tmp_path: P
     assert f" {FLOOR}\n" in promoted.stdout
     assert f"\n  {WARNING}" in promoted.stdout  # still said, no longer a refusal
     assert alias(project, "champion") == "2"
+
+
+def test_a_model_that_never_predicts_the_positive_class_is_flagged_everywhere_and_refused(
+    tmp_path: Path,
+) -> None:
+    # One epoch and a cut no probability reaches: every test row is answered 0.
+    project = copy_project(
+        tmp_path / "project",
+        {"train": {"epochs": 1}, "evaluate": {"threshold": 0.999},
+         "retrain": {"min_metric": 0.0, "require_beats_baseline": False}},
+    )  # fmt: skip
+    repro = epochline(project, "repro")
+    line = "WARNING: the model never predicts '1' on the test rows; try evaluate.threshold: max_f1"
+    assert f"\n  {line}" in repro.stdout, repro.stdout
+    verdict = json.loads((project / "reports/verdict.json").read_text())
+    assert verdict["never_predicts"] == "1" and verdict["warnings"][0].startswith(line)
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert metrics["predicted_positive_rate"] == 0.0 and metrics["recall"] == 0.0
+    assert trained_run(project).data.tags["epochline.never_predicts"] == "1"
+
+    kept = epochline(project, "retrain")
+    assert "retrain: KEPT challenger v1" in kept.stdout, kept.stdout
+    assert "refused: never predicts '1' on the test rows" in kept.stdout
+    assert alias(project, "champion") is None
