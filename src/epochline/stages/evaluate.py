@@ -56,7 +56,7 @@ def main() -> None:
     write_parquet(predictions, paths.PREDICTIONS)
 
     # Resume train's run: one run holds the whole story; evaluate never opens a second.
-    with mlflow.start_run(run_id=trained.run_id), shielded():
+    with mlflow.start_run(run_id=trained.run_id) as run, shielded():
         mlflow.set_tags(provenance.process_tags())  # RUNNING again, now this process's
         mlflow.log_metrics(
             {f"test_{k}": v for k, v in values.items()} | baselines.run_metrics(yardsticks)
@@ -64,7 +64,7 @@ def main() -> None:
         flags = {TAG_NEVER_PREDICTS: found.never_predicts, TAG_BELOW_BASELINE: found.below}
         mlflow.set_tags({k: v for k, v in flags.items() if v is not None})
         # evaluate may run again on the same run (retrain.metric changed): no stale warning.
-        stale = {k for k, v in flags.items() if v is None} & set(mlflow.active_run().data.tags)
+        stale = {k for k, v in flags.items() if v is None} & set(run.data.tags)
         for key in sorted(stale):
             mlflow.delete_tag(key)
         # The runs table shows the description: the test metrics without opening the run.

@@ -265,8 +265,8 @@ def fit(
     if device.type == "cpu":
         numerics.check(params.numerics)
     with numerics.one_thread(params.numerics):
-        rows = (len(train[0]) if train_total is None else train_total, own_rows)
-        return _fit(model, train, val, params, on_epoch, device, world, rows)
+        counts = (len(train[0]) if train_total is None else train_total, own_rows)
+        return _fit(model, train, val, params, on_epoch, device, world, counts)
 
 
 def _positive_weight(
@@ -291,12 +291,12 @@ def _fit(
     on_epoch: Callable[[EpochMetrics], Any],
     device: torch.device,
     world: World,
-    rows: tuple[int, int | None],
+    counts: tuple[int, int | None],
 ) -> Fitted:
     model.to(device)
     x, y = (t.to(device) for t in train)
     val_x, val_y = (t.to(device) for t in val)
-    n_train, own_rows = rows
+    n_train, own_rows = counts
     size = batch_size(params, n_train)
     pos_weight = _positive_weight(y, params, world, n_train, own_rows)
     trainer = _trainer(model, device, world)
