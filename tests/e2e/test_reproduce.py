@@ -180,10 +180,13 @@ def test_an_experiment_whose_params_were_never_committed_is_identical(project: P
 
 
 def test_the_champion_after_two_retrains_is_identical(tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project", {"train": {"epochs": 10}})
+    # A first champion of 3 epochs (no floor, no yardstick to pass), then one of 30 that
+    # is clearly better on any metric.
+    weak = {"train": {"epochs": 3}, "retrain": {"min_metric": 0.0, "require_beats_baseline": False}}
+    project = copy_project(tmp_path / "project", weak)
     run(["epochline", "retrain"], project)
     params = project / "params.yaml"
-    params.write_text(params.read_text().replace("epochs: 10", "epochs: 30"))
+    params.write_text(params.read_text().replace("epochs: 3\n", "epochs: 30\n"))
     run(["epochline", "new-batch", "--rows", "300"], project)
     second = run(["epochline", "retrain"], project)
     assert "retrain: PROMOTED challenger v2" in second.stdout, second.stdout

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -395,7 +396,27 @@ def log_datasets(files: dict[str, Path]) -> None:
     """Each table as a training/validation/testing input of the active run."""
     datasets: list[Dataset | None] = [TableDataset(p, name) for name, p in files.items()]
     contexts: list[str | None] = [_CONTEXTS.get(n, n) for n in files]
-    mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))
+    tags: list[dict[str, str] | None] = [None] * len(datasets)
+    for attempt in range(1, DATASET_ATTEMPTS + 1):
+        try:
+            mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=tags)
+            return
+        except MlflowException as exc:
+            # Two runs logging the same dataset at once (two clones of the same data on one
+            # server): the store's unique key refuses the second insert and rolls it back.
+            # The dataset exists then, and the next call links it to this run.
+            if attempt == DATASET_ATTEMPTS or not _same_dataset_inserted(exc):
+                raise
+            log.warning("dataset logged by another run at the same moment; logging again")
+            time.sleep(0.2 * attempt)
+
+
+DATASET_ATTEMPTS = 3
+
+
+def _same_dataset_inserted(exc: MlflowException) -> bool:
+    text = str(exc)
+    return "dataset_pk" in text or ("UNIQUE constraint failed" in text and "datasets" in text)
 
 
 def requirements() -> list[str]:
