@@ -72,3 +72,8 @@ def test_summary_rounds_to_six_places_and_keeps_the_matrix() -> None:
     assert metrics.summary(values, [[1, 0], [0, 1]]) == {
         "accuracy": 0.666667, "roc_auc": 0.123457, "confusion_matrix": [[1, 0], [0, 1]],
     }  # fmt: skip
+
+
+def test_names_are_the_metrics_in_their_order() -> None:
+    # metrics.json's scores and the run's test_ metrics, as retrain/complete.py looks for them.
+    assert tuple(metrics.classification_metrics(Y, PROB, LABEL)) == metrics.NAMES
