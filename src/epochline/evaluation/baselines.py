@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from epochline.core import paths
-from epochline.core.files import read_json
+from epochline.core.files import read_json, read_parquet
 from epochline.core.params import Params
 from epochline.data import tables
 from epochline.data.preprocessing import Preprocessor
@@ -102,6 +102,16 @@ def yardsticks(
     return found
 
 
+def report_key(name: str) -> str:
+    """A yardstick's key in reports/verdict.json's "baselines": logistic_regression, ..."""
+    return name.replace(" ", "_")
+
+
+def report(found: list[Yardstick]) -> dict[str, dict[str, float]]:
+    """verdict.json's "baselines": each yardstick's test metrics, as metrics.json rounds them."""
+    return {report_key(y.name): metrics.rounded(y.values) for y in found}
+
+
 def run_metrics(found: list[Yardstick]) -> dict[str, float]:
     """baseline_majority_accuracy, baseline_lr_roc_auc, ...: as evaluate logs them."""
     return {f"{RUN_PREFIX[y.name]}{k}": v for y in found for k, v in y.values.items()}
@@ -129,10 +139,7 @@ def against_pipeline(params: Params) -> str:
     """All three yardsticks on the outputs of the last `dvc repro`, beside the network's
     reports/metrics.json."""
     preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
-    test = tables.read_rows(
-        paths.TEST, "test table", 0, tables.row_count(paths.TEST, "test table"),
-        [*(f["name"] for f in preprocessor.features), params.data.label_column],
-    )  # fmt: skip
+    test = read_parquet(paths.TEST, "test table")
     inputs = pipeline_inputs(preprocessor, params.data.label_column, test)
     found = yardsticks(inputs, params.evaluate.threshold, (MAJORITY, LOGISTIC, BOOSTED))
     return table(found, read_json(paths.METRICS, "test metrics"), len(test))

@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from epochline.core.params import RetrainParams
-from epochline.evaluation.baselines import LOGISTIC
+from epochline.evaluation.baselines import LOGISTIC, report_key
 from epochline.evaluation.metrics import LOWER_IS_BETTER, classification_metrics
 from epochline.evaluation.verdict import below_baseline
 from epochline.tracking.tags import KEPT, PROMOTED
@@ -100,7 +100,7 @@ def paired_differences(y: np.ndarray, a: Scores, b: Scores, rule: RetrainParams)
 
 
 # The key evaluate gives the logistic regression in verdict.json's "baselines".
-LOGISTIC_KEY = LOGISTIC.replace(" ", "_")
+LOGISTIC_KEY = report_key(LOGISTIC)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def main() -> None:
     verdict_report = {
         "never_predicts": found.never_predicts, "below_baseline": found.below,
         "warnings": found.lines(),
-        "baselines": {y.name.replace(" ", "_"): metrics.rounded(y.values) for y in yardsticks},
+        "baselines": baselines.report(yardsticks),
     }  # fmt: skip
     write_json(verdict_report, paths.VERDICT)
     write_json(roc, paths.ROC)
