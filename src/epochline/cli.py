@@ -132,3 +132,77 @@ def predict(
 
     count, uri = guard(lambda: predict_file(input, output, model))
     typer.echo(f"predict: scored {count} rows with {uri} -> {output}")
+
+
+@app.command()
+def compare(
+    a: Annotated[
+        str,
+        typer.Argument(
+            help="the reference: run id, models:/NAME/VERSION, @ALIAS, "
+            "a git revision or branch, a DVC experiment name"
+        ),
+    ],
+    b: Annotated[str, typer.Argument(help="the one judged against A (same forms)")],
+    format: Annotated[
+        str, typer.Option("--format", help="md, html or json: the report written and printed")
+    ] = "md",
+    out: Annotated[Path, typer.Option(help="folder for the report and its plots")] = Path(
+        "reports/compare"
+    ),
+) -> None:
+    """Compare two models: what differs, every test metric with its paired bootstrap interval
+    on the shared test rows, curves and ROC overlaid, and retrain's verdict for B over A.
+
+    Exit 0: the report is written; 1: the store failed; 2: a target does not exist here.
+    """
+    from epochline.review.compare import compare_command
+
+    typer.echo(guard(lambda: compare_command(a, b, format, out)))
+
+
+@app.command()
+def seeds(
+    n: Annotated[int, typer.Argument(min=2, help="how many seeds: train.seed, train.seed+1, …")],
+) -> None:
+    """Train the current params with N seeds: one parent MLflow run with mean, std, min and
+    max of every test metric, the N runs its children.
+
+    Exit 0: done; 1: a stage or the store failed; 2: bad params.
+    """
+    from epochline.review.seeds import run_seeds
+
+    typer.echo(guard(lambda: run_seeds(n)))
+
+
+@app.command()
+def card(
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="run id, runs:/ID, models:/NAME/VERSION or @ALIAS; default: the pipeline's model"
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="write the card here too")] = None,
+) -> None:
+    """Print a model card: slices, data, training, evaluation, limits, lineage, decision."""
+    from epochline.review.card import card_command
+
+    typer.echo(guard(lambda: card_command(target, output)))
+
+
+@app.command()
+def history(
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="ISO time (2026-03-03T12:00, UTC unless it says): which version "
+            "was champion then, and why"
+        ),
+    ] = None,
+) -> None:
+    """The champion's timeline: every alias move (promote, rollback, repair) with when, from,
+    to, by whom and why. Exit 2: --at is not a time."""
+    from epochline.review.history import history_command
+
+    typer.echo(guard(lambda: history_command(at)))

@@ -33,6 +33,10 @@ TAG_THRESHOLD = f"{PREFIX}threshold"
 # the logistic regression fitted on the same rows, on retrain.metric.
 TAG_NEVER_PREDICTS = f"{PREFIX}never_predicts"
 TAG_BELOW_BASELINE = f"{PREFIX}below_baseline"
+# `epochline seeds N`: on the parent run, the seeds its children trained with ("42,43,44");
+# MLflow's own tag names the parent on each child.
+TAG_SEEDS = f"{PREFIX}seeds"
+TAG_PARENT_RUN = "mlflow.parentRunId"
 TAG_DESCRIPTION = "mlflow.note.content"  # MLflow's own: the run's description in the UI
 
 # --- on a model version (Tag, under PREFIX), and a retrain's decision on the version's run
@@ -64,6 +68,13 @@ class Tag(StrEnum):
     ROLLBACK_REASON = "rollback_reason"
     ATTEMPTED = "attempted"  # on the run only (RUN_TAG_PREFIX): when a retrain judged it
     REGISTERED_VERSION = "registered_version"  # on another run of the same model
+    SEEDS = "seeds"  # retrain.seeds > 1: each seed's delta, and whether the gain held
+
+
+# On the registered model: one tag per alias move (promote, rollback, repair), numbered in
+# order, its value a JSON object {when, alias, from, to, by, why, kind}.
+ALIAS_MOVE_TAG = PREFIX + "alias_move.{:06d}"
+ALIAS_MOVE_PREFIX = PREFIX + "alias_move."
 
 
 # Tag.DECISION's values: what a retrain decided about the challenger.
