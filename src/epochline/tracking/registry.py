@@ -1,26 +1,121 @@
 """The MLflow model registry: versions, the champion/challenger aliases, the tags on record.
 
 A promotion or rollback writes its record (tags) first and moves the aliases last; a
-process killed in between leaves a record that `repair` completes.
+process killed in between leaves a record that `repair` completes. Every move of the
+champion is also on record on the registered model (AliasMove, one tag each): the
+champion's history, which `epochline history` prints.
 """
 
 from __future__ import annotations
 
+import getpass
+import json
+import logging
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from epochline.tracking.tags import PROMOTED, Tag, tag_name, tag_values
+from epochline.tracking.tags import (
+    ALIAS_MOVE_PREFIX,
+    ALIAS_MOVE_TAG,
+    PROMOTED,
+    Tag,
+    tag_name,
+    tag_values,
+)
+
+log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 # What a missing model or alias looks like; anything else (a server error) must surface.
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 
 
+# AliasMove.kind: the first champion; a promotion that replaced one; a rollback; a move that
+# `repair` made to complete a promotion or rollback whose own move was not on record.
+FIRST, PROMOTE, ROLLBACK, REPAIR = "first", "promote", "rollback", "repair"
+# A move's `why` is cut here: the tag stays far below the registry's 5000-character column.
+WHY_LIMIT = 1000
+
+
 def tag_of(version: ModelVersion, key: Tag) -> str:
     return str(version.tags.get(tag_name(key), ""))
+
+
+def utc_text(moment: datetime) -> str:
+    """2026-12-01T06:10:03Z: UTC to the second (a naive time is taken as UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utc_of(when: str | None) -> str:
+    try:
+        return utc_text(datetime.fromisoformat(when)) if when else utc_text(datetime.now(UTC))
+    except ValueError:
+        return utc_text(datetime.now(UTC))
+
+
+def who() -> str:
+    """Whom a move is by: the MLflow user (a server with basic auth), else the OS user."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no passwd entry and no $USER
+        return f"uid {os.getuid()}"
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One move of an alias, as on record: the registered model's tag ALIAS_MOVE_TAG(number),
+    its value the JSON object {when, alias, from, to, by, why, kind}."""
+
+    number: int
+    when: str  # utc_text
+    alias: str
+    before: str | None  # the version the alias left ("from"); None: it had none
+    after: str | None  # the version it moved to ("to")
+    by: str
+    why: str
+    kind: str  # FIRST, PROMOTE, ROLLBACK or REPAIR
+
+    def key(self) -> str:
+        return ALIAS_MOVE_TAG.format(self.number)
+
+    def value(self) -> str:
+        why = self.why if len(self.why) <= WHY_LIMIT else self.why[: WHY_LIMIT - 1] + "…"
+        record = {"when": self.when, "alias": self.alias, "from": self.before,
+                  "to": self.after, "by": self.by, "why": why, "kind": self.kind}  # fmt: skip
+        return json.dumps(record, ensure_ascii=False)
+
+    @classmethod
+    def parse(cls, key: str, value: str) -> AliasMove | None:
+        """The move a tag holds; None (with a warning) for a tag that is not one."""
+        try:
+            record = json.loads(value)
+            return cls(
+                int(key.removeprefix(ALIAS_MOVE_PREFIX)), str(record["when"]),
+                str(record["alias"]), _version(record.get("from")), _version(record.get("to")),
+                str(record.get("by", "")), str(record.get("why", "")), str(record["kind"]),
+            )  # fmt: skip
+        except (ValueError, TypeError, KeyError):
+            log.warning("registered model tag %s is not an alias move: %.80s", key, value)
+            return None
+
+
+def _number(key: str) -> int:
+    digits = key.removeprefix(ALIAS_MOVE_PREFIX)
+    return int(digits) if digits.isdigit() else 0
+
+
+def _version(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 class Registry:
@@ -72,10 +167,49 @@ class Registry:
         for key, value in tag_values(values).items():
             self.client.set_model_version_tag(self.name, version, key, value)
 
-    def promote(self, version: str, replaces: str | None) -> None:
-        """Make `version` champion and `replaces` (the champion before) previous-champion."""
+    def _move_tags(self) -> dict[str, str]:
+        tags = self.client.get_registered_model(self.name).tags
+        return {k: v for k, v in tags.items() if k.startswith(ALIAS_MOVE_PREFIX)}
+
+    def moves(self, tags: dict[str, str] | None = None) -> list[AliasMove]:
+        """Every alias move on record (in `tags`, default: the store's), oldest first."""
+        tags = self._move_tags() if tags is None else tags
+        found = [AliasMove.parse(k, v) for k, v in tags.items()]
+        return sorted((m for m in found if m is not None), key=lambda m: m.number)
+
+    def record_move(
+        self, kind: str, before: str | None, after: str, why: str, when: str | None = None
+    ) -> AliasMove | None:
+        """Put the champion's move before → after on record, unless it is the last move on
+        record already: a repair completing a move whose record was written before the
+        process stopped must not record it twice. Returns the move written, if any.
+
+        Numbered after the highest number on record. Two writers could pick the same
+        number, but every caller holds the retrain lock (retrain/lock.py) while it moves
+        aliases, so the writers of one project are sequential."""
+        if before == after:
+            return None
+        tags = self._move_tags()
+        last = next((m for m in reversed(self.moves(tags)) if m.alias == CHAMPION), None)
+        if last is not None and (last.before, last.after) == (before, after):
+            return None
+        # After every tag of a move, readable or not: an unreadable one is never overwritten.
+        number = max((_number(k) for k in tags), default=0) + 1
+        move = AliasMove(number, _utc_of(when), CHAMPION, before, after, who(), why, kind)
+        self.client.set_registered_model_tag(self.name, move.key(), move.value())
+        return move
+
+    def promote(self, version: str, replaces: str | None, repairing: str | None = None) -> None:
+        """Make `version` champion and `replaces` (the champion before) previous-champion.
+        The move goes on record first, why: the version's decision (`repairing`: what a
+        repair completes, a move of kind REPAIR)."""
         if replaces is not None and replaces != version:
             self.tag(version, {Tag.REPLACED_VERSION: replaces})
+        reason = tag_of(self.client.get_model_version(self.name, version), Tag.REASON)
+        kind = REPAIR if repairing else (FIRST if replaces is None else PROMOTE)
+        why = f"{repairing}; its decision: {reason}" if repairing else reason
+        self.record_move(kind, replaces, version, why)
+        if replaces is not None and replaces != version:
             self.client.set_registered_model_alias(self.name, PREVIOUS, replaces)
         self.client.set_registered_model_alias(self.name, CHAMPION, version)
 
@@ -88,6 +222,9 @@ class Registry:
         # On record first: a rollback stopped before its aliases moved is completed by repair.
         self.tag(old, {Tag.ROLLED_BACK: when, Tag.ROLLBACK_REASON: reason})
         self.tag(new, {Tag.RESTORED_BY_ROLLBACK: when, Tag.ROLLBACK_REASON: reason})
+        # After the version tags, which make repair complete it: a move on record is one
+        # that happened or that the next repair completes, never one that is forgotten.
+        self.record_move(ROLLBACK, old, new, reason, when)
         return old, new, self._restore(previous, old)
 
     def _restore(self, version: ModelVersion, rolled_back: str) -> str | None:
@@ -117,11 +254,12 @@ class Registry:
         if pending is not None:
             before = str(champion.version) if champion is not None else None
             replaces = tag_of(pending, Tag.REPLACED_VERSION) or before
-            self.promote(str(pending.version), replaces)
-            repaired.append(
+            said = (
                 f"completed the promotion of v{pending.version}: champion v{pending.version}, "
                 f"previous-champion {_named(replaces)}"
             )
+            self.promote(str(pending.version), replaces, repairing=said)
+            repaired.append(said)
             champion = self.alias(CHAMPION)
         previous = self.alias(PREVIOUS)
         if champion is not None and previous is not None and previous.version == champion.version:
@@ -141,11 +279,11 @@ class Registry:
         # Its second tag, in case the rollback stopped between the two.
         when, reason = tag_of(old, Tag.ROLLED_BACK), tag_of(old, Tag.ROLLBACK_REASON)
         self.tag(str(new.version), {Tag.RESTORED_BY_ROLLBACK: when, Tag.ROLLBACK_REASON: reason})
+        said = f"completed the rollback of v{old.version}: champion v{new.version}"
+        # Recorded already where the rollback stopped after its own record (then skipped).
+        self.record_move(REPAIR, str(old.version), str(new.version), f"{said}; reason: {reason}")
         now = self._restore(new, str(old.version))
-        return [
-            f"completed the rollback of v{old.version}: champion v{new.version}, "
-            f"previous-champion {_named(now)}"
-        ]
+        return [f"{said}, previous-champion {_named(now)}"]
 
     def _pending_promotion(self, champion: ModelVersion | None) -> ModelVersion | None:
         """The newest version on record as promoted, not rolled back, and newer than the
