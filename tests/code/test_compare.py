@@ -209,7 +209,7 @@ def test_roc_auc_decides_on_probabilities() -> None:
     y = rng.integers(0, 2, n)
     ranks_well = Scores(probability=y * 0.6 + rng.uniform(0, 0.4, n), label=np.zeros(n, int))
     labels_well = Scores(probability=rng.uniform(0, 1, n), label=y.copy())
-    rule = RetrainParams(metric="roc_auc", n_bootstrap=100)  # roc_auc loops in Python
+    rule = RetrainParams(metric="roc_auc", n_bootstrap=100)
 
     result = decide(y, ranks_well, labels_well, rule)
 

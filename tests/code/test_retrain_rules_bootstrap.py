@@ -83,3 +83,27 @@ def test_balanced_accuracy_equals_evaluates_on_each_resample_one_class_ones_too(
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
     # Where truths are one class, it is that class's recall, not half of it.
     assert got[6] == np.mean(label[only[0]] == 0) and got[7] == np.mean(label[only[1]] == 1)
+
+
+@pytest.mark.parametrize(
+    ("metric", "score"),
+    [("roc_auc", skm.roc_auc_score), ("pr_auc", skm.average_precision_score)],
+)
+def test_ranking_metrics_with_tied_scores_are_sklearns_on_each_resample(
+    metric: str, score: object
+) -> None:
+    """Scores with many ties (rounded to a tenth): the per-distinct-score sums must treat a
+    tie as scikit-learn does (half a pair for ROC AUC, one threshold for AP)."""
+    y, challenger, champion = _answers(6)
+    tied = [Scores(np.round(s.probability, 1), s.label) for s in (challenger, champion)]
+    rule = RetrainParams(metric=metric, n_bootstrap=RESAMPLES)
+
+    got = paired_differences(y, tied[0], tied[1], rule)
+
+    want = [
+        score(y[i], tied[0].probability[i]) - score(y[i], tied[1].probability[i])  # type: ignore[operator]
+        for i in _resamples(rule)
+        if 0 < y[i].sum() < N
+    ]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert np.ptp(got) > 0  # the resamples differ: the test sees more than one value

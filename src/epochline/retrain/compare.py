@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from epochline.core.params import RetrainParams
 from epochline.evaluation.baselines import LOGISTIC, report_key
@@ -65,7 +64,34 @@ def _row_losses(y: np.ndarray, probability: np.ndarray) -> np.ndarray:
     return -np.log(np.where(y == 1, np.clip(p, eps, 1 - eps), np.clip(1 - p, eps, 1 - eps)))
 
 
-_RANKING = {"roc_auc": skm.roc_auc_score, "pr_auc": skm.average_precision_score}
+def _ranking_metric(
+    name: str, y: np.ndarray, probability: np.ndarray, idx: np.ndarray
+) -> np.ndarray:
+    """ROC AUC or average precision (as scikit-learn computes them) on every resample at
+    once: each row's count in each resample, summed per distinct score, then the curves'
+    cumulative sums. NaN where a resample lacks a class. One sklearn call per resample
+    took 9 s for 2000 resamples of 200 rows; this takes milliseconds."""
+    n = len(y)
+    order = np.argsort(-probability, kind="stable")  # descending: thresholds high to low
+    ranked = probability[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])  # one per distinct score
+    offsets = (np.arange(len(idx)) * n)[:, None]
+    counts = np.bincount((idx + offsets).ravel(), minlength=len(idx) * n).reshape(len(idx), n)
+    counts = counts[:, order].astype(np.float64)
+    positive = y[order].astype(bool)
+    pos = np.add.reduceat(counts * positive, starts, axis=1)  # per distinct score
+    neg = np.add.reduceat(counts * ~positive, starts, axis=1)
+    tp, fp = pos.cumsum(1), neg.cumsum(1)
+    n_pos, n_neg = tp[:, -1], fp[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if name == "roc_auc":  # each positive against the negatives scored below it (ties: half)
+            value = (pos * (n_neg[:, None] - fp + 0.5 * neg)).sum(1) / (n_pos * n_neg)
+        else:  # average precision: the precision at each threshold, weighted by recall gained
+            value = (pos * np.where(pos > 0, tp / (tp + fp), 0.0)).sum(1) / n_pos
+    return np.where((n_pos > 0) & (n_neg > 0), value, np.nan)
+
+
+RANKING = ("roc_auc", "pr_auc")
 
 
 def _bootstrap(name: str, y: np.ndarray, a: Scores, b: Scores, idx: np.ndarray) -> np.ndarray:
@@ -73,15 +99,12 @@ def _bootstrap(name: str, y: np.ndarray, a: Scores, b: Scores, idx: np.ndarray) 
     if name == "log_loss":
         loss_a, loss_b = _row_losses(y, a.probability), _row_losses(y, b.probability)
         return loss_a[idx].mean(1) - loss_b[idx].mean(1)
-    if name not in _RANKING:
+    if name not in RANKING:
         return _label_metric(name, y, a.label, idx) - _label_metric(name, y, b.label, idx)
-    score = _RANKING[name]
-    diffs = [
-        score(y[i], a.probability[i]) - score(y[i], b.probability[i])
-        for i in idx
-        if 0 < y[i].sum() < len(i)  # AUC needs both classes in the sample
-    ]
-    return np.asarray(diffs)
+    diffs = _ranking_metric(name, y, a.probability, idx) - _ranking_metric(
+        name, y, b.probability, idx
+    )
+    return diffs[~np.isnan(diffs)]  # AUC needs both classes in the sample
 
 
 def paired_differences(y: np.ndarray, a: Scores, b: Scores, rule: RetrainParams) -> np.ndarray:
