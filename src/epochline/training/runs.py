@@ -114,12 +114,16 @@ def _new_run(
     keys: tuple[str, str],
     hardware: dict[str, str],
     trained: model.Trained | None = None,
+    *,
+    name: str | None = None,
+    checkpoint: Path = paths.CHECKPOINT,
 ) -> tuple[store.TrainedModel, model.Trained]:
     """Log a run: params, datasets, every epoch (live while training, unless `trained` is
-    given), the checkpoint and the serving model. The model tags go last: they mark it whole."""
+    given), the checkpoint (written to `checkpoint`) and the serving model. The model tags
+    go last: they mark it whole. `hardware`: more tags; `name`: other than run_context's."""
     data_digest, train_key = keys
     context = store.run_context(params.flat(), data_digest, train_key)
-    name, tags = context.name, context.tags | hardware
+    name, tags = name or context.name, context.tags | hardware
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         mlflow.log_params(params.flat())
         provenance.log_files(context.code_changes)
@@ -132,7 +136,7 @@ def _new_run(
         with shielded():  # the run summarised by its best epoch, the one whose weights it keeps
             mlflow.log_metrics(fit_summary(trained))
             mlflow.set_tag(TAG_THRESHOLD, trained.threshold.describe())
-        data = _write_checkpoint(trained)
+        data = _write_checkpoint(trained, checkpoint)
         config = trained.config
         # Raw rows, as a client sends them; the answers come from serving/model_code.py itself.
         test = tables.head(paths.TEST, "test table", 5)
@@ -140,7 +144,7 @@ def _new_run(
         answers = model_code.answer(trained.net.state_dict(), config, example)
         model_digest = model.identity(data)
         with shielded():
-            model_uri = store.log_model(paths.CHECKPOINT, example, answers)
+            model_uri = store.log_model(checkpoint, example, answers)
             mlflow.set_tags({TAG_MODEL_DIGEST: model_digest, TAG_MODEL_URI: model_uri})
     recorded = store.TrainedModel(
         run.info.run_id, name, model_uri, model_digest, data_digest, tags[TAG_DESCRIPTION]
@@ -161,9 +165,9 @@ def fit_summary(trained: model.Trained) -> dict[str, float]:
     }  # fmt: skip
 
 
-def _write_checkpoint(trained: model.Trained) -> dict[str, Any]:
+def _write_checkpoint(trained: model.Trained, path: Path = paths.CHECKPOINT) -> dict[str, Any]:
     data = model.checkpoint(trained.net, trained.config)
-    write_bytes(model.checkpoint_bytes(data), paths.CHECKPOINT)
+    write_bytes(model.checkpoint_bytes(data), path)
     return data
 
 
@@ -188,29 +192,64 @@ def _train_and_record(
     return _new_run(experiment_id, params, fit, keys, hardware, trained)
 
 
+def _inputs(params: Params) -> tuple[Preprocessor, Schema, dict[str, Any]]:
+    """normalize's encoding, load's schema, and the checkpoint's config made of them."""
+    preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
+    schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
+    return preprocessor, schema, model.checkpoint_config(params, preprocessor, schema)
+
+
+def _fit(params: Params, world: World, device: torch.device) -> tuple[Fit, dict[str, Any]]:
+    """model.train with this process's rows bound, and the checkpoint's config."""
+    preprocessor, schema, config = _inputs(params)
+    train, val, n_train = _shard(params, config["columns"], world)
+    log.info("rank %d/%d on %s: train %d of %d rows, val %d rows", world.rank, world.size,
+             device, len(train), n_train, len(val))  # fmt: skip
+    # The threshold rule sees every validation row: the main process reads them all.
+    several = world.size > 1 and world.is_main
+    all_val = _all_rows(paths.VAL, config["columns"], params) if several else None
+    fit = partial(model.train, params, preprocessor, schema, train, val, device=device,
+                  world=world, train_total=n_train, threshold_rows=all_val)  # fmt: skip
+    return fit, config
+
+
+def _keys(
+    params: Params, config: dict[str, Any], device: torch.device, world: World
+) -> tuple[str, str]:
+    """The data digest and the training key."""
+    data_digest = tables.digest(SPLITS)
+    return data_digest, _training_key(params, config, data_digest, device, world)
+
+
+def seed_run(
+    params: Params, experiment_id: str, tags: dict[str, str], name: str, folder: Path
+) -> store.TrainedModel:
+    """A new run of the model that the train stage trains in one process with these params
+    (`epochline seeds`: one per seed), logged with `tags` and `name`; its checkpoint goes
+    into `folder`, not models/ (train's output stays as train wrote it)."""
+    device = model.resolve_device(params.train.device)
+    fit, config = _fit(params, distributed.SINGLE, device)
+    keys = _keys(params, config, device, distributed.SINGLE)
+    hardware = provenance.hardware_tags(str(device)) | tags
+    checkpoint = folder / paths.CHECKPOINT.name  # the artifact's file name, as train's
+    recorded, _ = _new_run(experiment_id, params, fit, keys, hardware, name=name,
+                           checkpoint=checkpoint)  # fmt: skip
+    return recorded
+
+
 def train_stage(params: Params) -> None:
     """The train stage, after its numerics are chosen (stages/train.py)."""
     world = distributed.current()
     if params.train.world_size > 1 and world.size == 1:
         return distributed.launch(params.train, "epochline.stages.train")  # here again, N times
-    preprocessor = Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing"))
-    schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
-    config = model.checkpoint_config(params, preprocessor, schema)
     device = model.resolve_device(params.train.device, world.local_rank)
     with distributed.process_group(world, device):
-        train, val, n_train = _shard(params, config["columns"], world)
-        log.info("rank %d/%d on %s: train %d of %d rows, val %d rows", world.rank, world.size,
-                 device, len(train), n_train, len(val))  # fmt: skip
-        # The threshold rule sees every validation row: the main process reads them all.
-        several = world.size > 1 and world.is_main
-        all_val = _all_rows(paths.VAL, config["columns"], params) if several else None
-        fit = partial(model.train, params, preprocessor, schema, train, val, device=device,
-                      world=world, train_total=n_train, threshold_rows=all_val)  # fmt: skip
+        fit, config = _fit(params, world, device)
         if not world.is_main:
             fit()
             return
-        data_digest = tables.digest(SPLITS)
-        keys = (data_digest, _training_key(params, config, data_digest, device, world))
+        keys = _keys(params, config, device, world)
+        data_digest = keys[0]
         hardware = provenance.hardware_tags(str(device))
         recorded, trained = _train_and_record(params, fit, keys, hardware)
     history = trained.history
