@@ -141,6 +141,9 @@ def test_wrong_type_names_key_value_and_expected_type(
         ({"retrain": {"baseline_margin": 1}}, "retrain.baseline_margin", "1", "less than 1"),
         ({"data": {"min_rows": 1}}, "data.min_rows", "1", "greater than or equal to 2"),
         ({"retrain": {"metric": "mse"}}, "retrain.metric", "'mse'", "'roc_auc'"),
+        ({"retrain": {"seeds": 0}}, "retrain.seeds", "0", "greater than or equal to 1"),
+        ({"retrain": {"seeds": 21}}, "retrain.seeds", "21", "less than or equal to 20"),
+        ({"retrain": {"seeds": 2.5}}, "retrain.seeds", "2.5", "integer"),
     ],
 )
 def test_out_of_range_names_key_value_and_bound(
@@ -255,3 +258,9 @@ def test_user_error_exits_with_code_two() -> None:
 )  # fmt: skip
 def test_threshold_takes_a_probability_or_a_named_rule(given: Any, expected: Any) -> None:
     assert parse_params({"evaluate": {"threshold": given}}).evaluate.threshold == expected
+
+
+def test_retrain_seeds_is_one_unless_asked_and_params_yaml_says_so() -> None:
+    assert RetrainParams().seeds == 1
+    assert load_params(REPO_PARAMS).retrain.seeds == 1
+    assert RetrainParams(seeds=3).seeds == 3

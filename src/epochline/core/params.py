@@ -129,6 +129,9 @@ class TrackingParams(_Section):
     registered_model_name: str = Field("epochline-classifier", min_length=1)
 
 
+SEEDS_MAX = 20  # retrain.seeds: each is a model trained and scored during the retrain
+
+
 class RetrainParams(_Section):
     metric: Literal[
         "accuracy",
@@ -150,6 +153,9 @@ class RetrainParams(_Section):
     # challenger more than baseline_margin below it on `metric` is never promoted.
     require_beats_baseline: StrictBool = True
     baseline_margin: float = Field(0.01, ge=0, lt=1)
+    # Above 1: the challenger's model with train.seed, train.seed + 1, …, each judged by
+    # the rule above; promoted only if every one of them would be (review/seeds.py).
+    seeds: int = Field(1, ge=1, le=SEEDS_MAX)
 
     @model_validator(mode="after")
     def _floor_in_range(self) -> RetrainParams:
