@@ -4,12 +4,13 @@ written by recording.py (the registry's tags, the run's, drift metrics, report.j
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from epochline.retrain.compare import Comparison, Findings
 from epochline.retrain.drift import BatchDrift
-from epochline.tracking.tags import Tag
+from epochline.tracking.tags import KEPT, Tag
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,54 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class SeedJudgement:
+    """One seed's model (retrain.seeds > 1) judged by the same rule as the challenger."""
+
+    seed: int
+    run_id: str
+    value: float  # its retrain.metric on the shared test rows
+    delta: float | None  # its gain over the champion; None: no champion to beat
+    ci_low: float | None
+    ci_high: float | None
+    held: bool  # the rule would promote it
+    reason: str  # the rule's reason for it
+
+    @classmethod
+    def of(cls, seed: int, run_id: str, c: Comparison) -> SeedJudgement:
+        return cls(seed, run_id, c.challenger, c.delta, c.ci_low, c.ci_high, c.promoted, c.reason)
+
+    @property
+    def figure(self) -> str:
+        """Its gain over the champion (`+0.0150`), or its value where there is none."""
+        return f"{self.value:.4f}" if self.delta is None else f"{self.delta:+.4f}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def across_seeds(challenger: Comparison, seeds: Sequence[SeedJudgement]) -> Comparison:
+    """The challenger's comparison with the decision and reason about every seed (the
+    challenger's own among them): promoted only if the rule would promote each seed's
+    model, on the same rows against the same champion (with none: each passes the floor
+    and nothing refuses it). The numbers stay the challenger's: it is what is registered."""
+    what = "deltas" if challenger.champion is not None else challenger.metric
+    figures = f"{what} {', '.join(s.figure for s in seeds)}"
+    failed = [s for s in seeds if not s.held]
+    if not failed:
+        reason = f"holds across {len(seeds)} seeds: {figures}; {challenger.reason}"
+        return replace(challenger, reason=reason)
+    first = failed[0]
+    reason = (f"not across the seeds: seed {first.seed} {first.reason}; "
+              f"{len(seeds) - len(failed)} of {len(seeds)} seeds held ({figures})")  # fmt: skip
+    return replace(challenger, decision=KEPT, reason=reason)
+
+
+def seeds_tag(seeds: Sequence[SeedJudgement]) -> str:
+    """Tag.SEEDS: `42 +0.0150 held; 43 +0.0050 not held` (a value where no champion)."""
+    return "; ".join(f"{s.seed} {s.figure} {'held' if s.held else 'not held'}" for s in seeds)
+
+
+@dataclass(frozen=True)
 class Decision:
     finished: str  # when, ISO 8601 to the second
     comparison: Comparison
@@ -41,6 +90,8 @@ class Decision:
     provenance: Provenance
     test_metrics: dict[str, Any]  # the challenger's reports/metrics.json
     verdict: dict[str, Any]  # and its reports/verdict.json: yardsticks, warnings
+    # retrain.seeds > 1: each seed judged, the challenger's first; empty: one seed
+    seeds: tuple[SeedJudgement, ...] = ()
 
     @property
     def status(self) -> str:
@@ -58,7 +109,7 @@ class Decision:
     def as_json(self) -> dict[str, Any]:
         """report.json: the keys its readers (people, tests, scripts) know."""
         p = self.provenance
-        return {
+        data: dict[str, Any] = {
             "finished": self.finished, "registered_model": p.registered_model,
             "run_id": p.run_id, "run_name": p.run_name, "runs_link": p.runs_link,
             "test_metrics": self.test_metrics, "verdict": self.verdict,
@@ -68,6 +119,9 @@ class Decision:
             "batches": self.drift.batches, "data_digest": p.data_digest,
             "git_commit": p.git_commit,
         }  # fmt: skip
+        if self.seeds:  # only then: a one-seed record keeps the keys it always had
+            data["seeds"] = [s.as_dict() for s in self.seeds]
+        return data
 
     def tags(self) -> dict[Tag, object]:
         """The tags on the challenger's version and (prefixed) its run; DECISION last."""
@@ -78,6 +132,7 @@ class Decision:
             Tag.DELTA: c.delta, Tag.DELTA_CI_LOW: c.ci_low, Tag.DELTA_CI_HIGH: c.ci_high,
             Tag.P_VALUE: c.p_value, Tag.DATA_DIGEST: self.provenance.data_digest,
             Tag.GIT_COMMIT: self.provenance.git_commit, Tag.BATCHES: ",".join(self.drift.batches),
+            **({Tag.SEEDS: seeds_tag(self.seeds)} if self.seeds else {}),
             Tag.DECISION: c.decision,  # last: a version without it is judged again
         }  # fmt: skip
 

@@ -1,7 +1,10 @@
 """Scheduled retraining: run the pipeline, judge the new model, promote it only if better.
 
 The loop: lock → repair what a killed retrain left → dvc repro → judge → record → promote
-→ commit. The record (decision.py) is built once; recording.py writes it, report.py says it.
+→ commit. With retrain.seeds = N > 1, judging trains N - 1 more seeds (train.seed + 1, …) as
+`epochline seeds` does, as children of the challenger's run, and promotes the challenger
+(the pipeline's model, train.seed's) only if the rule would promote every seed's model.
+The record (decision.py) is built once; recording.py writes it, report.py says it.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,18 +22,26 @@ import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
-from epochline.core import paths
+from epochline.core import numerics, paths
 from epochline.core.errors import Failed
 from epochline.core.files import read_json, read_parquet
 from epochline.core.params import Params, load_params
 from epochline.data import splitting
 from epochline.data.schema import Schema
+from epochline.evaluation import metrics
 from epochline.retrain import recording, report
 from epochline.retrain.compare import Comparison, Findings, Scores, decide, split_changes
 from epochline.retrain.complete import trained_here
-from epochline.retrain.decision import Decision, Provenance, Versions
+from epochline.retrain.decision import (
+    Decision,
+    Provenance,
+    SeedJudgement,
+    Versions,
+    across_seeds,
+)
 from epochline.retrain.drift import BatchDrift, batch_drift
 from epochline.retrain.lock import exclusive
+from epochline.review import seeds
 from epochline.serving.scoring import LoggedModel
 from epochline.tools import dvc_repro, run_tool
 from epochline.tracking import store
@@ -104,18 +116,50 @@ def _judge(
     champion: ModelVersion | None,
     trained: TrainedModel,
     findings: Findings,
-) -> Comparison:
-    """Both models, raw rows in, on the same current test rows; nothing is written.
-    `findings`: what evaluate found about the challenger, which can refuse it."""
+    experiment_id: str,
+) -> tuple[Comparison, tuple[SeedJudgement, ...]]:
+    """Both models, raw rows in, on the same current test rows; with retrain.seeds > 1 the
+    other seeds' models too, each against the same champion (their runs are the
+    challenger's run's children). `findings`: what evaluate found about the challenger,
+    which can refuse it. Nothing is written but the seeds' runs."""
     test = read_parquet(paths.TEST, "test table")
     label = params.data.label_column
     rows, y = test.drop(columns=label), test[label].to_numpy()
-    challenger = _score(trained.model_uri, rows)
-    if champion is None:
-        return decide(y, challenger, None, params.retrain, findings=findings)
-    elsewhere = _held_out_elsewhere(champion.run_id, params)
-    base = _score(registry.uri(str(champion.version)), rows)
-    return decide(y, challenger, base, params.retrain, elsewhere, findings)
+    elsewhere = _held_out_elsewhere(champion.run_id if champion else None, params)
+    base = _score(registry.uri(str(champion.version)), rows) if champion else None
+
+    def judge(scores: Scores, found: Findings) -> Comparison:
+        return decide(y, scores, base, params.retrain, elsewhere, found)
+
+    comparison = judge(_score(trained.model_uri, rows), findings)
+    if params.retrain.seeds == 1:
+        return comparison, ()
+    judged = (
+        SeedJudgement.of(params.train.seed, trained.run_id, comparison),
+        *_other_seeds(params, experiment_id, trained.run_id, findings, judge),
+    )
+    return across_seeds(comparison, judged), judged
+
+
+def _other_seeds(
+    params: Params,
+    experiment_id: str,
+    parent_run_id: str,
+    findings: Findings,
+    judge: Callable[[Scores, Findings], Comparison],
+) -> list[SeedJudgement]:
+    """train.seed + 1, …: each trained as `epochline seeds` trains them, and judged. What
+    refuses a model is its own: a class it never predicts (the yardstick is the same)."""
+    others = seeds.seeds_for(params, params.retrain.seeds)[1:]
+    log.info("retrain.seeds = %d: training seeds %s too", params.retrain.seeds, others)
+    classes = Schema.from_dict(read_json(paths.SCHEMA, "schema")).classes
+    judged = []
+    for model in seeds.train_seeds(params, experiment_id, others, parent_run_id):
+        missing = metrics.never_predicted(model.answers["label"].to_numpy())
+        own = replace(findings, never_predicts=None if missing is None else str(classes[missing]))
+        comparison = judge(Scores.of(model.answers), own)
+        judged.append(SeedJudgement.of(model.seed, model.run.run_id, comparison))
+    return judged
 
 
 def _provenance(registry: Registry, trained: TrainedModel, experiment_id: str) -> Provenance:
@@ -144,7 +188,7 @@ def _judge_and_record(
     test_metrics = read_json(paths.METRICS, "test metrics")
     verdict = read_json(paths.VERDICT, "evaluate's verdict")
     findings = Findings.of(verdict, params.retrain.metric)
-    comparison = _judge(params, registry, champion, trained, findings)
+    comparison, judged = _judge(params, registry, champion, trained, findings, experiment_id)
     drift = _drift(params, registry)
     if known is None:  # else: registered by a retrain that died before its decision
         known = registry.register(trained.model_uri, trained.run_id, trained.model_digest)
@@ -158,6 +202,7 @@ def _judge_and_record(
         provenance=_provenance(registry, trained, experiment_id),
         test_metrics=test_metrics,
         verdict=verdict,
+        seeds=judged,
     )
     recording.record(registry, decision)
     if comparison.promoted:  # the aliases move last, after the decision is on record
@@ -185,8 +230,18 @@ def _repaired(params: Params) -> Registry:
     return registry
 
 
+def _check_seeds(params: Params) -> None:
+    """retrain.seeds > 1: the seeds can be trained here, with train.numerics' kernels
+    (chosen before anything loads torch: the scoring, then the seeds' training)."""
+    if params.retrain.seeds > 1:
+        seeds.check_one_process(params)
+        seeds.seeds_for(params, params.retrain.seeds)
+        numerics.select(params.train.numerics)
+
+
 def retrain(commit: bool = False, push: bool = False) -> Outcome:
     params = load_params()
+    _check_seeds(params)  # a user error before the pipeline runs, not after
     with exclusive(Path(params.retrain.lock_file)):
         experiment_id = store.connect(params.tracking)
         registry = _repaired(params)

@@ -42,7 +42,28 @@ def markdown(decision: Decision) -> str:
     yardstick = decision.findings.logistic_regression
     if yardstick is not None:
         lines.append(f"| logistic regression (yardstick) | {yardstick:.4f} |")
-    return "\n".join(lines + _drift_lines(decision.drift)) + "\n"
+    return "\n".join(lines + _seed_lines(decision) + _drift_lines(decision.drift)) + "\n"
+
+
+def _seed_lines(decision: Decision) -> list[str]:
+    """retrain.seeds > 1: each seed's model judged by the same rule; promoted only if all held."""
+    if not decision.seeds:
+        return []
+    c = decision.comparison
+    held = sum(s.held for s in decision.seeds)
+    lines = [
+        "",
+        f"## Seeds: {held} of {len(decision.seeds)} held (retrain.seeds: each must)",
+        "",
+        f"| seed | run | {c.metric} | delta | interval | held |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in decision.seeds:
+        delta = "" if s.delta is None else f"{s.delta:+.4f}"
+        interval = "" if s.ci_low is None else f"[{s.ci_low:+.4f}, {s.ci_high:+.4f}]"
+        lines.append(f"| {s.seed} | {s.run_id} | {s.value:.4f} | {delta} | {interval} | "
+                     f"{'yes' if s.held else 'no'} |")  # fmt: skip
+    return lines
 
 
 def _drift_lines(drift: BatchDrift) -> list[str]:
