@@ -50,7 +50,9 @@ def registry(store_uri: str, monkeypatch: pytest.MonkeyPatch) -> Registry:
     decision: see _decided); no alias. Moves are by `alice`, as with basic auth."""
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
     client = MlflowClient(store_uri)
-    run_id = client.create_run(client.get_experiment_by_name("e").experiment_id).info.run_id
+    experiment = client.get_experiment_by_name("e")
+    assert experiment is not None
+    run_id = client.create_run(experiment.experiment_id).info.run_id
     found = Registry(client, f"model-{next(_names)}")
     for n in (1, 2, 3):
         found.register(f"file:///models/{n}", run_id, f"digest-{n}")
@@ -222,14 +224,22 @@ def test_a_champion_from_before_the_record_is_said_so(project: Path, registry: R
 
 
 class _StoppedAtTheAliases(MlflowClient):
-    """A process stopped (Ctrl-C) at its first alias move: what was written before stays."""
+    """A process stopped (Ctrl-C) at an alias move, after `moved` of them: what was written
+    before stays."""
+
+    def __init__(self, tracking_uri: str, moved: int) -> None:
+        super().__init__(tracking_uri)
+        self.moved = moved
 
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
-        raise KeyboardInterrupt
+        if self.moved == 0:
+            raise KeyboardInterrupt
+        self.moved -= 1
+        super().set_registered_model_alias(name, alias, version)
 
 
-def _stopped(registry: Registry) -> Registry:
-    return Registry(_StoppedAtTheAliases(registry.client.tracking_uri), registry.name)
+def _stopped(registry: Registry, moved: int = 0) -> Registry:
+    return Registry(_StoppedAtTheAliases(registry.client.tracking_uri, moved), registry.name)
 
 
 def test_a_promotion_stopped_before_its_aliases_is_completed_once(registry: Registry) -> None:
@@ -265,6 +275,26 @@ def test_a_rollback_stopped_before_its_aliases_is_completed_once(registry: Regis
         (ROLLBACK, "2", "1", "broke")
     ]
     assert _version(registry, CHAMPION) == "1"
+
+
+def test_a_rollback_stopped_between_its_aliases_is_completed_once(registry: Registry) -> None:
+    """Champion moved back, previous-champion not yet: the repair moves only the latter."""
+    _decided(registry, "1", "2", "3")
+    for version, replaces in (("1", None), ("2", "1"), ("3", "2")):
+        registry.promote(version, replaces)
+    with pytest.raises(KeyboardInterrupt):
+        _stopped(registry, moved=1).rollback("broke", "2026-12-01T06:15:03+00:00")
+    assert (_version(registry, CHAMPION), _version(registry, PREVIOUS)) == ("2", "2")
+
+    (said,) = registry.repair()
+    assert said == "previous-champion was v2, the champion itself: now v1"
+    moves = list(stored_moves(registry).values())
+    assert [(m["kind"], m["from"], m["to"]) for m in moves] == [
+        (FIRST, None, "1"),
+        (PROMOTE, "1", "2"),
+        (PROMOTE, "2", "3"),
+        (ROLLBACK, "3", "2"),
+    ]
 
 
 def test_a_promotion_stopped_before_its_record_is_recorded_by_the_repair(
