@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import SMALL, copy_project, run, set_params
+from tests.e2e.test_retrain_interrupt import KILLED_AT
 
 pytestmark = pytest.mark.slow
 
@@ -76,4 +78,20 @@ def test_history_shows_v1_then_v2_then_the_rollback_to_v1_with_reasons(tmp_path:
     before = epochline(project, "history", "--at", "2000-01-01").strip()
     assert before == (
         f"at 2000-01-01T00:00:00Z: no champion yet (the first promotion was at {moves[0]['when']})"
+    )
+
+
+def test_a_promotion_killed_before_its_alias_moves_is_on_record_once(tmp_path: Path) -> None:
+    """A real SIGKILL as the first promotion moves its alias: its move was on record before;
+    the next retrain completes the promotion without recording it again."""
+    project = copy_project(tmp_path / "project", {"retrain": {"require_beats_baseline": False}})
+    killed = run([sys.executable, "-c", KILLED_AT, "champion"], project, check=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [(m["kind"], m["from"], m["to"]) for m in move_tags(project)] == [("first", None, "1")]
+
+    again = run([EPOCHLINE, "retrain"], project)
+    assert "completed the promotion of v1" in again.stderr
+    assert [(m["kind"], m["from"], m["to"]) for m in move_tags(project)] == [("first", None, "1")]
+    assert epochline(project, "history").startswith(
+        f"registered model {NAME}: champion v1, previous-champion none; 1 alias move on record"
     )
