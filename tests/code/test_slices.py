@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,8 +109,8 @@ def test_every_feature_sliced_in_the_schemas_order() -> None:
     kinds = (Feature("n", "numeric", "number"), Feature("c", "categorical", "text"))
     schema = Schema(("n", "c", "label"), "label", None, kinds)
     y, p, label = answers(40, 5)
-    specs = [{"name": "n", "kind": "numeric", "fill": 0.0, "indicator": False},
-             {"name": "c", "kind": "categorical", "categories": ["a", "b"]}]  # fmt: skip
+    numeric: dict[str, Any] = {"name": "n", "kind": "numeric", "fill": 0.0, "indicator": False}
+    specs = [numeric, {"name": "c", "kind": "categorical", "categories": ["a", "b"]}]
     found = slices.slices(test, slices.Answers.of(y, p, label), schema, specs)
     assert [s.feature for s in found] == ["n"] * 4 + ["c"] * 3
     assert [s.name for s in found[4:]] == ["a", "b", OTHER]
