@@ -202,7 +202,8 @@ def history(
     ] = None,
 ) -> None:
     """The champion's timeline: every alias move (promote, rollback, repair) with when, from,
-    to, by whom and why. Exit 2: --at is not a time."""
+    to, by whom and why. Exit 0: shown; 1: --at on a registry with no move on record, or
+    the store failed; 2: --at is not a time, or no such registered model."""
     from epochline.review.history import history_command
 
     typer.echo(guard(lambda: history_command(at)))
