@@ -75,7 +75,7 @@ def ui(filled: tuple[Path, str]) -> Iterator[str]:
 
 
 def _page(browser: Browser, **options: object) -> Page:
-    page = browser.new_page(viewport=VIEWPORT, **options)
+    page = browser.new_page(**{"viewport": VIEWPORT, **options})
     page.set_default_timeout(30_000)
     return page
 
@@ -182,3 +182,52 @@ def test_dvc_plots_show_renders_offline_with_labelled_axes(
         run(["git", "check-ignore", "-q", "dvc_plots/index.html"], project, check=False).returncode
         == 0
     )
+
+
+def _offline_page(browser: Browser, path: Path) -> tuple[Page, list[str]]:
+    """`path` opened offline, with the requests it made: a report must need no network."""
+    page = _page(browser, offline=True, viewport={"width": 1100, "height": 900})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri())
+    return page, [u for u in requests if not u.startswith(("file:", "data:"))]
+
+
+def test_the_compare_report_renders_as_one_offline_page(
+    browser: Browser, filled: tuple[Path, str], shots: Path
+) -> None:
+    project, _ = filled
+    run(["epochline", "compare", "HEAD", "lr-check", "--format", "html"], project)
+    page, remote = _offline_page(browser, project / "reports/compare/report.html")
+
+    assert remote == []
+    verdict = page.locator("p", has_text="Verdict.").inner_text()
+    assert verdict.startswith("Verdict. B over A by retrain's rule (accuracy): ")
+    changed = page.locator("table").nth(1).locator("tbody tr").all_inner_texts()
+    assert changed == ["train.lr\t0.003\t0.01"]
+    metrics = page.locator("table").nth(2).locator("tbody tr td:first-child").all_inner_texts()
+    assert metrics[:6] == ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"]
+    # Both plots are inlined and decoded: a page to attach, open offline or screenshot.
+    widths = page.locator("img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+    assert len(widths) == 2 and min(widths) > 300
+    page.screenshot(path=shots / "compare-report.png", full_page=True)
+
+
+def test_the_model_card_opens_with_the_slices_table(
+    browser: Browser, filled: tuple[Path, str], shots: Path, tmp_path: Path
+) -> None:
+    from epochline.review.render import to_html
+
+    project, _ = filled
+    card = project / "reports/model_card.md"
+    page_file = tmp_path / "model_card.html"
+    page_file.write_text(to_html(card.read_text(), "model card", card.parent))
+    page, remote = _offline_page(browser, page_file)
+
+    assert remote == []
+    assert page.locator("h2").first.inner_text() == "Slices"
+    first_table = page.locator("table").first
+    head = first_table.locator("thead th").all_inner_texts()
+    assert head[:4] == ["feature", "slice", "rows", "positives"]
+    assert first_table.locator("tbody tr").count() >= 5
+    page.screenshot(path=shots / "model-card.png")

@@ -48,6 +48,7 @@ from epochline.tracking.tags import (
     TAG_GIT_DIRTY,
     TAG_MODEL_DIGEST,
     TAG_MODEL_URI,
+    TAG_PARENT_RUN,
     TAG_TRAIN_KEY,
 )
 
@@ -312,6 +313,8 @@ def find_training_run(
         tags = run.data.tags
         if not tags.get(TAG_MODEL_URI):
             continue  # failed before its model was logged
+        if TAG_PARENT_RUN in tags:
+            continue  # a seed of `epochline seeds` or retrain.seeds: never the pipeline's run
         if model_digest is not None and tags.get(TAG_MODEL_DIGEST) != model_digest:
             continue
         return TrainedModel(
