@@ -215,3 +215,36 @@ def test_runs_held_out_on_other_rows_are_shown_but_not_judged(
     assert report["verdict"]["decision"] == "not judged"
     assert all(r["ci_low"] is None for r in report["metrics"])
     assert report["a"]["metrics"]["accuracy"] > 0  # the logged metrics are still there
+
+
+def _seeds_parent(project: Path) -> str:
+    done = run(["epochline", "seeds", "2"], project)
+    found = re.search(r"parent run '.*' \(([0-9a-f]{32})\)", done.stdout)
+    assert found, done.stdout
+    return found[1]
+
+
+def test_two_seed_spreads_are_compared_as_spreads(project: tuple[Path, Run, Run]) -> None:
+    path, _, _ = project
+    b = _seeds_parent(path)  # train.lr 0.01, the branch's params
+    with workspace_restored(path):
+        run(["git", "checkout", "main", "--", "params.yaml"], path)
+        a = _seeds_parent(path)
+    run(["git", "reset", "-q", "params.yaml"], path)  # workspace_restored put the file back
+    report = _report(path, a, b)
+
+    client = store(path)
+    for side, parent in (("a", a), ("b", b)):
+        children = client.search_runs(["1"], f"tags.`mlflow.parentRunId` = '{parent}'")
+        accuracy = [c.data.metrics["test_accuracy"] for c in children]
+        assert len(accuracy) == 2
+        spread = report[side]["spread"]["accuracy"]
+        assert (spread["min"], spread["max"]) == (min(accuracy), max(accuracy))
+        assert report[side]["metrics"]["accuracy"] == pytest.approx(np.mean(accuracy))
+    ra, rb = report["a"]["spread"]["accuracy"], report["b"]["spread"]["accuracy"]
+    inside = rb["min"] <= ra["max"] and ra["min"] <= rb["max"]
+    row = next(r for r in report["metrics"] if r["name"] == "accuracy")
+    assert row["within_seed_spread"] is inside
+    if inside:  # retrain.metric is accuracy: a difference the seeds alone make is not acted on
+        assert report["verdict"]["decision"] == "kept"
+        assert "inside the seed spread on accuracy" in report["verdict"]["line"]

@@ -165,17 +165,26 @@ def _findings(side: Side, metric: str) -> Findings:
     return Findings(tags.get(TAG_NEVER_PREDICTS), logged.get(f"{RUN_PREFIX[LOGISTIC]}{metric}"))
 
 
+def _spread_overlap(metric: str, a: Side, b: Side) -> str:
+    ranges = []
+    for side, label in ((a, "A"), (b, "B")):
+        s = (spread(side) or {})[metric]
+        ranges.append(f"{label} {s['min']:.4f} to {s['max']:.4f}")
+    return f"inside the seed spread on {metric} ({', '.join(ranges)} over the seeds)"
+
+
 def verdict(
-    b: Side, shared: Shared, rule: RetrainParams, rows: list[dict[str, Any]]
+    a: Side, b: Side, shared: Shared, rule: RetrainParams, rows: list[dict[str, Any]]
 ) -> dict[str, str]:
     """retrain's decision were B the challenger and A the champion, in retrain's words."""
     if shared.y is None or shared.a is None or shared.b is None:
         return {"decision": "not judged", "line": f"not judged: {shared.reason}"}
     judged = decide(shared.y, shared.b, shared.a, rule, findings=_findings(b, rule.metric))
     decision, reason = judged.decision, judged.reason
-    inside = next((r["within_seed_spread"] for r in rows if r["name"] == rule.metric), None)
-    if inside and decision == PROMOTED:
-        decision, reason = KEPT, f"inside the seed spread on {rule.metric}: {reason}"
+    row = next((r for r in rows if r["name"] == rule.metric), None)
+    if row is not None and row["within_seed_spread"]:
+        # Seeds alone move the metric as far: no difference to act on, whatever one pair says.
+        decision, reason = KEPT, f"{_spread_overlap(rule.metric, a, b)}; {reason}"
     word = "PROMOTED" if decision == PROMOTED else "KEPT (not promoted)"
     return {
         "decision": decision,
@@ -237,7 +246,7 @@ def build(client: MlflowClient, params: Params, a: Side, b: Side) -> tuple[dict[
         "a": side_json(a), "b": side_json(b), "differences": differences(a, b),
         "metrics": rows, "confidence": params.retrain.confidence,
         "shared_rows": {"n": shared.n, "reason": shared.reason},
-        "verdict": verdict(b, shared, params.retrain, rows),
+        "verdict": verdict(a, b, shared, params.retrain, rows),
         "curves": {"a": curves(client, a), "b": curves(client, b)},
         "plots": list(render.PLOTS),
     }  # fmt: skip

@@ -83,9 +83,10 @@ def _metrics(report: dict[str, Any]) -> list[str]:
     shared, level = report["shared_rows"], f"{report['confidence']:.0%}"
     a, b = report["a"], report["b"]
     over = "means over seeds ± std [min, max]; " if a["spread"] or b["spread"] else ""
+    pair = " (each side's first seed)" if a["spread"] or b["spread"] else ""
     where = (
-        f"Intervals: paired bootstrap on the {shared['n']} test rows of this workspace, "
-        "held out from both models."
+        f"Intervals: paired bootstrap of the two models{pair} on the {shared['n']} test rows "
+        "of this workspace, held out from both."
         if shared["n"]
         else f"No intervals: {shared['reason']}."
     )
