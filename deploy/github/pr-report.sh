@@ -95,6 +95,7 @@ trap cleanup EXIT
 build_base() {
   local cache
   tree=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/epochline-base.XXXXXX")
+  echo "pr-report: the worktree is $tree"
   git worktree add --detach "$tree" "$base"
   cache=$(dvc cache dir)
   if [ -f .dvc/config.local ]; then  # the remote's endpoint and other local settings
@@ -141,7 +142,9 @@ fi
 {
   echo "$MARKER"
   printf '%s' "$note"
-  cat "$out/report.md"
+  # A comment cannot show the report's images (files beside it): it names them instead.
+  # shellcheck disable=SC2016  # the backquotes are Markdown's, not a command
+  sed -E 's/^!\[([^]]*)\]\(([A-Za-z0-9_.-]+\.png)\)$/- `\2`: \1/' "$out/report.md"
   printf '\n---\n'
   echo "Plots (curves.png, roc.png): $plots. A comment cannot show a workflow's images."
 } >"$comment"
