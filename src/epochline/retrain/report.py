@@ -137,7 +137,8 @@ def pipeline_summary(
         *[f"  {line}" for line in warnings],
         f"  runs: {link}"
         + (" (start it: mlflow ui)" if link.startswith("http://127.0.0.1:5000/") else ""),
-        "  also: dvc exp show --only-changed; dvc plots show (dvc_plots/index.html)",
+        "  also: reports/model_card.md; dvc exp show --only-changed; "
+        "dvc plots show (dvc_plots/index.html)",
     ]
     if remote is not None:
         lines.append(f"  share: dvc push (sends the outputs to DVC remote '{remote}')")

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 # training/ (this one included) and, from other folders, the encoding the network is fed
 # and the choice of the threshold baked into it.
 _WEIGHTS_ELSEWHERE = (preprocessing, model_code, numerics, threshold)
-SPLITS = {"train": paths.TRAIN, "val": paths.VAL, "test": paths.TEST}
+SPLITS = paths.SPLIT_FILES
 # Where the run happens, not what is trained: the key holds the resolved device and the
 # number of processes instead.
 _PLACEMENT = {"device", "nproc_per_node", "nnodes"}
