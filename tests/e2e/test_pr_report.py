@@ -69,8 +69,9 @@ def _clone(origin: dict[str, Any], name: str) -> Path:
 
 
 def _report(clone: Path, store: str, **env: str) -> subprocess.CompletedProcess[str]:
-    done = run(["bash", SCRIPT], clone, check=False, GITHUB_BASE_REF="main",
-               MLFLOW_TRACKING_URI=store, **env)  # fmt: skip
+    """The script as the workflow runs it; outside Actions unless `env` says otherwise."""
+    env = {"GITHUB_BASE_REF": "main", "GITHUB_RUN_ID": "", "MLFLOW_TRACKING_URI": store} | env
+    done = run(["bash", SCRIPT], clone, check=False, **env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"pr-report: the comment is {OUT}/comment.md" in done.stdout
     return done
@@ -101,9 +102,11 @@ def _check_side(side: dict[str, Any], expected: Run, target: str) -> None:
     assert side["metrics"] == {k: logged[f"test_{k}"] for k in side["metrics"]}
 
 
-def _check_report(clone: Path, store: str, models: dict[str, dict[str, str]]) -> dict[str, Any]:
+def _check_report(
+    clone: Path, store: str, models: dict[str, dict[str, str]], plots: str = f"{OUT}/"
+) -> dict[str, Any]:
     """report.json names main's and feature's runs in `store`, with their logged numbers;
-    the comment holds the same numbers; the plots are PNGs."""
+    the comment holds the same numbers and says where the plots are; they are PNGs."""
     report: dict[str, Any] = json.loads((clone / OUT / "report.json").read_text())
     _check_side(report["a"], _run_of(store, models["main"]), "origin/main")
     _check_side(report["b"], _run_of(store, models["feature"]), "HEAD")
@@ -121,7 +124,7 @@ def _check_report(clone: Path, store: str, models: dict[str, dict[str, str]]) ->
         assert f"| {row['name']} | {row['a']:.4f} | {row['b']:.4f} |" in comment
     assert any(row["a"] != row["b"] for row in report["metrics"])
     assert "](curves.png)" not in comment  # a local image would be broken in a comment
-    assert f"Plots (curves.png, roc.png): {OUT}/." in comment
+    assert f"Plots (curves.png, roc.png): {plots}. A comment cannot show" in comment
     for name in report["plots"]:
         assert (clone / OUT / name).read_bytes().startswith(PNG)
     return report
@@ -134,9 +137,13 @@ def _worktrees(clone: Path) -> list[str]:
 
 def test_report_of_a_pull_request_against_the_team_store(origin: dict[str, Any]) -> None:
     clone = _clone(origin, "runner")
-    done = _report(clone, origin["store"])
+    actions = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "team/model",
+               "GITHUB_RUN_ID": "42"}  # fmt: skip
+    done = _report(clone, origin["store"], **actions)
     assert FALLBACK not in done.stdout
-    _check_report(clone, origin["store"], origin["models"])
+    run_url = "https://github.com/team/model/actions/runs/42"
+    link = f"the artifact epochline-compare of [this run]({run_url})"
+    _check_report(clone, origin["store"], origin["models"], link)
     assert "**Note:**" not in (clone / OUT / "comment.md").read_text()
     # The report changes nothing git tracks: the pulled outputs were the committed ones.
     assert run(["git", "status", "--porcelain"], clone).stdout == ""
@@ -149,7 +156,7 @@ def test_a_base_missing_from_the_store_is_built_in_a_worktree(
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"  # a store that has seen neither branch
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    done = _report(clone, fresh, TMPDIR=str(scratch))
+    done = _report(clone, fresh, RUNNER_TEMP=str(scratch))
     assert f"origin/main's model {FALLBACK}" in done.stdout
     report = _check_report(clone, fresh, origin["models"])
     # Built from main's commit, it is main's model (the digest found it): the same numbers
