@@ -73,7 +73,8 @@ def _test_leaves_the_process_as_it_found_it() -> Iterator[None]:
 
 
 # Tools the tests need from the system, which a run may require: a comma-separated list of
-# chromium, postgres, systemd-analyze, shellcheck, node. CI (.ci/run) installs and requires them all.
+# chromium, postgres, systemd-analyze, shellcheck, node. CI (.ci/run) installs and requires
+# them all.
 REQUIRE = "EPOCHLINE_REQUIRE"
 
 
