@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from epochline.core.params import RetrainParams
+from epochline.core.params import Params, RetrainParams
 from epochline.evaluation.baselines import LOGISTIC, report_key
 from epochline.evaluation.intervals import label_metrics, ranking_metrics, row_losses
 from epochline.evaluation.metrics import LOWER_IS_BETTER, classification_metrics
@@ -204,6 +204,13 @@ def _first_champion(rule: RetrainParams, value: float) -> tuple[str, str]:
 def split_changes(then: Mapping[str, str], now: Mapping[str, str]) -> str | None:
     """`split.seed 42 -> 7`: the SPLIT_KEYS that differ; None: the same held-out rows."""
     return "; ".join(f"{k} {then[k]} -> {now[k]}" for k in SPLIT_KEYS if then[k] != now[k]) or None
+
+
+def held_out_elsewhere(run_params: Mapping[str, str], now: Params) -> str | None:
+    """split_changes from a run's logged params to `now`'s. A key the run does not hold is
+    newer than the run: it had the default."""
+    then = {k: str(v) for k, v in Params().flat().items()} | dict(run_params)
+    return split_changes(then, {k: str(v) for k, v in now.flat().items()})
 
 
 def decide(

@@ -30,7 +30,7 @@ from epochline.data import splitting
 from epochline.data.schema import Schema
 from epochline.evaluation import metrics
 from epochline.retrain import recording, report
-from epochline.retrain.compare import Comparison, Findings, Scores, decide, split_changes
+from epochline.retrain.compare import Comparison, Findings, Scores, decide, held_out_elsewhere
 from epochline.retrain.complete import trained_here
 from epochline.retrain.decision import (
     Decision,
@@ -103,11 +103,7 @@ def _held_out_elsewhere(champion_run_id: str | None, params: Params) -> str | No
     """Why the champion's held-out rows are not today's, if they are not."""
     if champion_run_id is None:
         return None
-    # A key that a champion's run does not hold is newer than that run: it had the default.
-    then = {k: str(v) for k, v in Params().flat().items()}
-    then.update(mlflow.get_run(champion_run_id).data.params)
-    now = {k: str(v) for k, v in params.flat().items()}
-    return split_changes(then, now)
+    return held_out_elsewhere(mlflow.get_run(champion_run_id).data.params, params)
 
 
 def _judge(

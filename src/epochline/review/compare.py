@@ -21,9 +21,16 @@ from epochline.core.errors import UserError, first_line
 from epochline.core.files import read_parquet
 from epochline.core.params import Params, RetrainParams, load_params
 from epochline.evaluation.baselines import LOGISTIC, RUN_PREFIX
-from epochline.evaluation.metrics import LOWER_IS_BETTER, NAMES
-from epochline.retrain.compare import Findings, Scores, decide, paired_differences, split_changes
-from epochline.review import render
+from epochline.evaluation.metrics import LOWER_IS_BETTER, NAMES, never_predicted
+from epochline.retrain.compare import (
+    Findings,
+    Scores,
+    decide,
+    held_out_elsewhere,
+    metric_value,
+    paired_differences,
+)
+from epochline.review import render, seeds
 from epochline.review.targets import Side, resolve
 from epochline.serving.scoring import LoggedModel
 from epochline.tracking import store
@@ -45,7 +52,6 @@ FORMATS = ("md", "html", "json")
 WITH_INTERVAL = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "pr_auc",
                  "balanced_accuracy")  # fmt: skip
 EPOCH_METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
-STATS = ("mean", "std", "min", "max")
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ def _run_params(side: Side) -> dict[str, str]:
 
 
 def _held_out_elsewhere(side: Side, label: str, params: Params) -> str | None:
-    changed = split_changes(_run_params(side), {k: str(v) for k, v in params.flat().items()})
+    changed = held_out_elsewhere(side.run.data.params, params)
     if changed is None:
         return None
     return f"{label} was held out on other rows than this workspace's test table ({changed})"
@@ -101,18 +107,6 @@ def shared_rows(params: Params, a: Side, b: Side) -> Shared:
     return Shared(y, *scored)  # type: ignore[arg-type]
 
 
-def spread(side: Side) -> dict[str, dict[str, float]] | None:
-    """A seeds parent's test metrics over its seeds: metric -> mean, std, min, max."""
-    if not side.seeds:
-        return None
-    logged = side.run.data.metrics
-    return {
-        m: {s: logged[f"test_{m}_{s}"] for s in STATS}
-        for m in NAMES
-        if all(f"test_{m}_{s}" in logged for s in STATS)
-    }
-
-
 def test_metrics(side: Side) -> dict[str, float]:
     """The test metrics as the store holds them (a seeds parent: their means)."""
     logged = side.run.data.metrics
@@ -135,15 +129,25 @@ def _interval(name: str, shared: Shared, rule: RetrainParams) -> tuple[float, fl
     return float(low), float(high)
 
 
+def _shared_difference(name: str, shared: Shared) -> float | None:
+    """B - A on the shared rows: the difference the interval is about (the store's B - A
+    is each run on its own test rows, which are these unless the data changed)."""
+    if shared.y is None or shared.a is None or shared.b is None:
+        return None
+    return metric_value(name, shared.y, shared.b) - metric_value(name, shared.y, shared.a)
+
+
 def _inside_spread(name: str, a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool | None:
-    """Both sides over seeds: do their seeds' ranges overlap (a difference one seed can undo)?"""
+    """Both sides over seeds: do their means differ by no more than a seed alone moves the
+    metric (the larger of the two seed standard deviations)? A bound that does not widen
+    with more seeds, as the seeds' range would."""
     if not a or not b or name not in a or name not in b:
         return None
-    return bool(b[name]["min"] <= a[name]["max"] and a[name]["min"] <= b[name]["max"])
+    return bool(abs(b[name]["mean"] - a[name]["mean"]) <= max(a[name]["std"], b[name]["std"]))
 
 
 def metric_rows(a: Side, b: Side, shared: Shared, rule: RetrainParams) -> list[dict[str, Any]]:
-    ma, mb, sa, sb = test_metrics(a), test_metrics(b), spread(a), spread(b)
+    ma, mb, sa, sb = test_metrics(a), test_metrics(b), seeds.spread(a.run), seeds.spread(b.run)
     rows = []
     for name in NAMES:
         if name not in ma or name not in mb:
@@ -151,6 +155,7 @@ def metric_rows(a: Side, b: Side, shared: Shared, rule: RetrainParams) -> list[d
         interval = _interval(name, shared, rule)
         rows.append({
             "name": name, "a": ma[name], "b": mb[name], "difference": mb[name] - ma[name],
+            "shared_difference": _shared_difference(name, shared),
             "ci_low": interval[0] if interval else None,
             "ci_high": interval[1] if interval else None,
             "lower_is_better": name in LOWER_IS_BETTER,
@@ -159,18 +164,24 @@ def metric_rows(a: Side, b: Side, shared: Shared, rule: RetrainParams) -> list[d
     return rows
 
 
-def _findings(side: Side, metric: str) -> Findings:
-    """What evaluate found about B, from its run: what refuses it as retrain would."""
-    tags, logged = side.run.data.tags, side.run.data.metrics
-    return Findings(tags.get(TAG_NEVER_PREDICTS), logged.get(f"{RUN_PREFIX[LOGISTIC]}{metric}"))
+def _findings(side: Side, scores: Scores, metric: str) -> Findings:
+    """What refuses B as retrain would: a class it never answers on the shared rows (its
+    run's tag names it as the data does), and the yardstick its run logged, if any (a
+    seeds parent has none: the line then says it was not checked)."""
+    missing = never_predicted(scores.label)
+    named = side.run.data.tags.get(TAG_NEVER_PREDICTS) or str(missing)
+    yardstick = side.run.data.metrics.get(f"{RUN_PREFIX[LOGISTIC]}{metric}")
+    return Findings(None if missing is None else named, yardstick)
 
 
 def _spread_overlap(metric: str, a: Side, b: Side) -> str:
-    ranges = []
-    for side, label in ((a, "A"), (b, "B")):
-        s = (spread(side) or {})[metric]
-        ranges.append(f"{label} {s['min']:.4f} to {s['max']:.4f}")
-    return f"inside the seed spread on {metric} ({', '.join(ranges)} over the seeds)"
+    sa, sb = (seeds.spread(side.run) or {} for side in (a, b))
+    gap = abs(sb[metric]["mean"] - sa[metric]["mean"])
+    std = max(sa[metric]["std"], sb[metric]["std"])
+    return (
+        f"inside the seed spread on {metric}: the means differ by {gap:.4f}, a seed alone "
+        f"moves it by {std:.4f} (the larger std over the seeds)"
+    )
 
 
 def verdict(
@@ -179,8 +190,11 @@ def verdict(
     """retrain's decision were B the challenger and A the champion, in retrain's words."""
     if shared.y is None or shared.a is None or shared.b is None:
         return {"decision": "not judged", "line": f"not judged: {shared.reason}"}
-    judged = decide(shared.y, shared.b, shared.a, rule, findings=_findings(b, rule.metric))
+    findings = _findings(b, shared.b, rule.metric)
+    judged = decide(shared.y, shared.b, shared.a, rule, findings=findings)
     decision, reason = judged.decision, judged.reason
+    if findings.logistic_regression is None and rule.require_beats_baseline:
+        reason += "; the yardstick not checked (B's run logged none)"
     row = next((r for r in rows if r["name"] == rule.metric), None)
     if row is not None and row["within_seed_spread"]:
         # Seeds alone move the metric as far: no difference to act on, whatever one pair says.
@@ -234,7 +248,7 @@ def side_json(side: Side) -> dict[str, Any]:
         "target": side.target, "how": side.how, "run_id": run.info.run_id,
         "run_name": run.info.run_name or "", "model_uri": side.model_uri,
         "git_commit": tags.get(TAG_GIT_COMMIT, ""), "data_digest": tags.get(TAG_DATA_DIGEST, ""),
-        "metrics": test_metrics(side), "spread": spread(side),
+        "metrics": test_metrics(side), "spread": seeds.spread(side.run),
     }  # fmt: skip
 
 

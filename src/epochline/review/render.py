@@ -79,30 +79,50 @@ def _spread_cell(value: float, spread: dict[str, Any] | None, name: str) -> str:
     return f"{s['mean']:.4f} ± {s['std']:.4f} [{s['min']:.4f}, {s['max']:.4f}]"
 
 
-def _metrics(report: dict[str, Any]) -> list[str]:
-    shared, level = report["shared_rows"], f"{report['confidence']:.0%}"
-    a, b = report["a"], report["b"]
+def _shared_column(report: dict[str, Any]) -> bool:
+    """Whether B - A on the shared rows differs from the store's (other test rows, or a
+    seeds side), so that the table shows the difference the interval is about."""
+    return any(
+        r["shared_difference"] is not None and abs(r["shared_difference"] - r["difference"]) > 5e-5
+        for r in report["metrics"]
+    )
+
+
+def _intro(report: dict[str, Any], shared_column: bool) -> str:
+    shared, a, b = report["shared_rows"], report["a"], report["b"]
     over = "means over seeds ± std [min, max]; " if a["spread"] or b["spread"] else ""
     pair = " (each side's first seed)" if a["spread"] or b["spread"] else ""
+    logged = f"As logged in each run ({over}B - A above 0: B higher)."
+    if not shared["n"]:
+        return f"{logged} No intervals: {shared['reason']}."
     where = (
-        f"Intervals: paired bootstrap of the two models{pair} on the {shared['n']} test rows "
-        "of this workspace, held out from both."
-        if shared["n"]
-        else f"No intervals: {shared['reason']}."
+        "; *on the shared rows*: B - A there, which the interval is about"
+        if shared_column
+        else "; the runs were tested on these rows"
     )
-    lines = ["## Test metrics", "",
-             f"As logged in each run ({over}B - A above 0: B higher). {where}", "",
-             f"| metric | A | B | B - A | {level} interval of B - A | |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    return (
+        f"{logged} Intervals: paired bootstrap of the two models{pair} on the {shared['n']} "
+        f"test rows of this workspace, held out from both{where}."
+    )
+
+
+def _metrics(report: dict[str, Any]) -> list[str]:
+    a, b, level = report["a"], report["b"], f"{report['confidence']:.0%}"
+    column = _shared_column(report)
+    extra = (" on the shared rows |", "---|") if column else ("", "")
+    lines = ["## Test metrics", "", _intro(report, column), "",
+             f"| metric | A | B | B - A |{extra[0]} {level} interval of B - A | |",
+             f"|---|---|---|---|{extra[1]}---|---|"]  # fmt: skip
     for r in report["metrics"]:
         note = "lower is better" if r["lower_is_better"] else ""
         if r["within_seed_spread"]:
             note = ", ".join(filter(None, [note, "inside the seed spread"]))
         interval = f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]" if r["ci_low"] is not None else "-"
+        on_shared = f" {_number(r['shared_difference'], signed=True)} |" if column else ""
         lines.append(
             f"| {r['name']} | {_spread_cell(r['a'], a['spread'], r['name'])} "
             f"| {_spread_cell(r['b'], b['spread'], r['name'])} "
-            f"| {_number(r['difference'], signed=True)} | {interval} | {note} |"
+            f"| {_number(r['difference'], signed=True)} |{on_shared} {interval} | {note} |"
         )
     return [*lines, ""]
 
@@ -166,14 +186,15 @@ def _save(fig: Figure, path: Path) -> None:
 
 
 def write(report: dict[str, Any], shared: Shared, fmt: str, out: Path) -> Path:
-    """The plots and the report in `fmt` into `out`; the report's path."""
+    """The plots, report.json and the report in `fmt` into `out`; the report's path."""
     out.mkdir(parents=True, exist_ok=True)
     figures = (curves_figure(report["curves"]), roc_figure(shared))
     for name, fig in zip(PLOTS, figures, strict=True):
         _save(fig, out / name)
     path = out / f"report.{fmt}"
+    # report.json always: the numbers for a script beside the page a person reads.
+    write_json(report, out / "report.json", sort_keys=False)
     if fmt == "json":
-        write_json(report, path, sort_keys=False)
         return path
     text = markdown(report)
     if fmt == "html":
