@@ -223,30 +223,26 @@ def test_a_champion_from_before_the_record_is_said_so(project: Path, registry: R
     assert line.startswith("error: --at 2026-03-03T00:00:00Z: cannot tell;")
 
 
-class _StoppedAtTheAliases(MlflowClient):
-    """A process stopped (Ctrl-C) at an alias move, after `moved` of them: what was written
-    before stays."""
-
-    def __init__(self, tracking_uri: str, moved: int) -> None:
-        super().__init__(tracking_uri)
-        self.moved = moved
-
-    def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
-        if self.moved == 0:
-            raise KeyboardInterrupt
-        self.moved -= 1
-        super().set_registered_model_alias(name, alias, version)
+WHEN_STOPPED = "2026-12-01T06:15:03+00:00"
 
 
-def _stopped(registry: Registry, moved: int = 0) -> Registry:
-    return Registry(_StoppedAtTheAliases(registry.client.tracking_uri, moved), registry.name)
+def _promotion_on_record(registry: Registry, version: str, replaces: str) -> None:
+    """What promote() writes before it moves an alias: a process stopped there left this."""
+    registry.tag(version, {Tag.REPLACED_VERSION: replaces})
+    registry.record_move(PROMOTE, replaces, version, f"reason {version}")
+
+
+def _rollback_on_record(registry: Registry, old: str, new: str) -> None:
+    """What rollback() writes before it moves an alias."""
+    registry.tag(old, {Tag.ROLLED_BACK: WHEN_STOPPED, Tag.ROLLBACK_REASON: "broke"})
+    registry.tag(new, {Tag.RESTORED_BY_ROLLBACK: WHEN_STOPPED, Tag.ROLLBACK_REASON: "broke"})
+    registry.record_move(ROLLBACK, old, new, "broke", WHEN_STOPPED)
 
 
 def test_a_promotion_stopped_before_its_aliases_is_completed_once(registry: Registry) -> None:
     _decided(registry, "1", "2")
     registry.promote("1", None)
-    with pytest.raises(KeyboardInterrupt):
-        _stopped(registry).promote("2", "1")
+    _promotion_on_record(registry, "2", "1")
     assert len(stored_moves(registry)) == 2  # on record before the aliases
     assert _version(registry, CHAMPION) == "1"
 
@@ -264,8 +260,7 @@ def test_a_rollback_stopped_before_its_aliases_is_completed_once(registry: Regis
     _decided(registry, "1", "2")
     registry.promote("1", None)
     registry.promote("2", "1")
-    with pytest.raises(KeyboardInterrupt):
-        _stopped(registry).rollback("broke", "2026-12-01T06:15:03+00:00")
+    _rollback_on_record(registry, "2", "1")
     assert _version(registry, CHAMPION) == "2"
 
     (said,) = registry.repair()
@@ -282,8 +277,8 @@ def test_a_rollback_stopped_between_its_aliases_is_completed_once(registry: Regi
     _decided(registry, "1", "2", "3")
     for version, replaces in (("1", None), ("2", "1"), ("3", "2")):
         registry.promote(version, replaces)
-    with pytest.raises(KeyboardInterrupt):
-        _stopped(registry, moved=1).rollback("broke", "2026-12-01T06:15:03+00:00")
+    _rollback_on_record(registry, "3", "2")
+    registry.client.set_registered_model_alias(registry.name, CHAMPION, "2")  # its first move
     assert (_version(registry, CHAMPION), _version(registry, PREVIOUS)) == ("2", "2")
 
     (said,) = registry.repair()
@@ -295,6 +290,35 @@ def test_a_rollback_stopped_between_its_aliases_is_completed_once(registry: Regi
         (PROMOTE, "2", "3"),
         (ROLLBACK, "3", "2"),
     ]
+
+
+def test_at_before_the_first_move_on_record_names_the_champion_it_moved(
+    project: Path, registry: Registry
+) -> None:
+    """A registry promoted before moves were recorded, then moved: v1 was champion before."""
+    _decided(registry, "1", "2")
+    registry.client.set_registered_model_alias(registry.name, CHAMPION, "1")  # not on record
+    registry.promote("2", "1")
+    done = CliRunner().invoke(app, ["history", "--at", "2000-01-01"])
+    assert done.exit_code == 0
+    assert done.stdout.startswith("at 2000-01-01T00:00:00Z: champion was v1 (the first move")
+
+
+def test_a_champion_moved_outside_epochline_is_said_so(project: Path, registry: Registry) -> None:
+    _decided(registry, "1", "2", "3")
+    registry.promote("1", None)
+    registry.promote("2", "1")
+    registry.client.set_registered_model_alias(registry.name, CHAMPION, "3")  # in the UI, say
+    done = CliRunner().invoke(app, ["history"])
+    note = done.stdout.splitlines()[1]
+    assert note == (
+        "note: champion v3 was set outside epochline (the last move on record made it v2); "
+        "that change is not on record"
+    )
+    registry.client.set_registered_model_alias(registry.name, CHAMPION, "1")  # the record's v1
+    _promotion_on_record(registry, "3", "1")  # stopped before its aliases moved
+    done = CliRunner().invoke(app, ["history"])
+    assert "the alias has not moved yet: the next retrain or rollback completes it" in done.stdout
 
 
 def test_a_promotion_stopped_before_its_record_is_recorded_by_the_repair(

@@ -63,6 +63,11 @@ def champion_at(moves: list[AliasMove], moment: datetime) -> str:
     champion = [m for m in moves if m.alias == CHAMPION]
     earlier = [m for m in champion if _at(m) <= moment]
     if not earlier:
+        if champion and champion[0].before is not None:  # a registry older than its record
+            return (
+                f"at {at}: champion was v{champion[0].before} (the first move on record, at "
+                f"{champion[0].when}, moved it; since when it was champion is not on record)"
+            )
         first = champion[0].when if champion else "never"
         return f"at {at}: no champion yet (the first promotion was at {first})"
     last = earlier[-1]  # moves are in the order they were made; `when` is to the second
@@ -83,10 +88,15 @@ def _header(registry: Registry, moves: list[AliasMove]) -> list[str]:
         f"move{'' if len(moves) == 1 else 's'} on record (tags {ALIAS_MOVE_PREFIX}*)"
     ]
     last = next((m for m in reversed(moves) if m.alias == CHAMPION), None)
-    if last is not None and last.after != now:
+    if last is not None and last.after != now and last.before == now:
         said.append(
             f"note: the last move ({_named(last.before)} -> {_named(last.after)}) is on record "
             "but the alias has not moved yet: the next retrain or rollback completes it"
+        )
+    elif last is not None and last.after != now:
+        said.append(
+            f"note: champion {_named(now)} was set outside epochline (the last move on record "
+            f"made it {_named(last.after)}); that change is not on record"
         )
     return said
 
