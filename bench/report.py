@@ -39,6 +39,15 @@ def _end_to_end(e2e: dict[str, Any]) -> str:
     return text + f", `dvc repro --force` {e2e['dvc_repro_s']:.2f} s (**{e2e['dvc_ratio']:.2f}x**)."
 
 
+def _card(card: dict[str, Any]) -> str:
+    return (
+        f"evaluate's model card alone, on {card['rows']:,} test rows: slices "
+        f"({card['features']} features, {card['slices']} slices) {card['slices_s']:.2f} s, "
+        f"bootstrap intervals {card['intervals_s']:.2f} s; the whole card as evaluate makes it "
+        f"(those again, the split tables' digests, rendering) {card['card_s']:.2f} s."
+    )
+
+
 def size_section(size: dict[str, Any]) -> str:
     e2e, dvc = size["end_to_end"], size["dvc"]
     lines = [
@@ -56,6 +65,8 @@ def size_section(size: dict[str, Any]) -> str:
         f"evaluate's yardsticks (majority class, logistic regression on at most "
         f"{FIT_ROWS:,} training rows) alone: {size['yardsticks']['wall_s']:.2f} s "
         f"(the stage: {size['stages']['evaluate']['wall_s']:.2f} s).",
+        "",
+        _card(size["card"]),
         "",
         _end_to_end(e2e),
         "",

@@ -220,6 +220,8 @@ def bench_size(rows: int, opts: argparse.Namespace, env: dict[str, Any], root: P
     floors = _floors(run, opts, env["device"])
     # A part of evaluate, alone (a module of this package: imported from the repo, as floors).
     yardsticks = run.python("yardsticks", "bench.yardsticks", floor=True)
+    card_json = run.logs / "card.json"
+    card = run.python("card", "bench.card", "--report", str(card_json), floor=True)
     e2e = run.python(
         "floor-end-to-end", "bench.floors.end_to_end", "--device", env["device"], floor=True
     )
@@ -235,6 +237,7 @@ def bench_size(rows: int, opts: argparse.Namespace, env: dict[str, Any], root: P
         "rows": rows, "table_mb": table_bytes / 2**20,
         "stages": {k: u.as_dict() for k, u in stages.items()},
         "train_fast": train_fast.as_dict(), "yardsticks": yardsticks.as_dict(),
+        "card": card.as_dict() | json.loads(card_json.read_text()),
         "portable_cost": stages["train"].wall_s / train_fast.wall_s,
         "floors": {k: u.as_dict() for k, u in floors.items()},
         "ratios": {k: _ratios(stages[k], f) for k, f in floors.items()},

@@ -161,3 +161,123 @@ def test_markdown_cells_keep_angle_brackets_and_pipes_visible() -> None:
     assert card._code("<missing>") == "`<missing>`"
     assert card._code("a|b") == "`a\\|b`"
     assert card._code("x`y") == "`` x`y ``"
+
+
+# --- the fast paths against the straightforward definitions, across every threshold
+
+
+def tied_answers(n: int, seed: int, single: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities tied in long runs (rounded to 2 places) and in short ones (float32 at
+    random: a few rows each), or float64 ones that float32 cannot hold (the general sort)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    p = np.clip(0.25 * y + 0.75 * rng.random(n), 0, 1)
+    if single:
+        p = np.where(rng.random(n) < 0.3, np.round(p, 2), np.float32(p * 1e-3) * 1e3)
+        p = p.astype(np.float32).astype(np.float64)
+    else:
+        p = np.where(rng.random(n) < 0.3, np.round(p, 2), p + 1e-12)
+    return y, p, (p >= 0.5).astype(np.int64)
+
+
+def expected_slice(y: np.ndarray, p: np.ndarray, label: np.ndarray) -> tuple:
+    roc = skm.roc_auc_score(y, p) if 0 < y.sum() < len(y) else None
+    return (len(y), int(y.sum()), skm.accuracy_score(y, label), roc,
+            skm.log_loss(y, p, labels=[0, 1]))  # fmt: skip
+
+
+@pytest.mark.parametrize("single", [True, False])
+@pytest.mark.parametrize("n", [1, 2, 5, 60, 700, 70_000])
+def test_slice_metrics_are_scikit_learns_with_ties_and_empty_slices(n: int, single: bool) -> None:
+    y, p, label = tied_answers(n, n, single)
+    rng = np.random.default_rng(n + 1)
+    codes = rng.choice([0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11], n)  # 3: no row
+    codes[y == 1] = np.where(codes[y == 1] == 11, 10, codes[y == 1])  # 11: negatives only
+    cut = slices.Cut(codes, [f"s{i}" for i in range(12)])
+    found = slices.cut_slices("f", "numeric", cut, slices.Answers.of(y, p, label))
+    assert [s.name for s in found] == [f"s{i}" for i in sorted(set(codes.tolist()))]
+    for s in found:
+        rows = codes == int(s.name[1:])
+        want = expected_slice(y[rows], p[rows], label[rows])
+        assert (s.rows, s.positives) == want[:2]
+        assert s.accuracy == pytest.approx(want[2], abs=1e-12)
+        assert s.roc_auc == (None if want[3] is None else pytest.approx(want[3], abs=1e-12))
+        assert s.log_loss == pytest.approx(want[4], rel=1e-9)
+
+
+def test_the_unpacked_sort_by_code_gives_the_same_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past what an int32 key holds (a code and a position), a stable argsort does it."""
+    y, p, label = tied_answers(3000, 12, True)
+    cut = slices.Cut(np.random.default_rng(13).integers(0, 7, 3000), list("abcdefg"))
+    packed = slices.cut_slices("f", "numeric", cut, slices.Answers.of(y, p, label))
+    monkeypatch.setattr(slices, "_PACKED_BITS", 8)
+    assert slices.cut_slices("f", "numeric", cut, slices.Answers.of(y, p, label)) == packed
+
+
+@pytest.mark.parametrize("few_tied", [1, 2, 4, 8])
+def test_tied_pairs_listed_or_sorted_count_the_same(
+    monkeypatch: pytest.MonkeyPatch, few_tied: int
+) -> None:
+    """Runs of tied probabilities up to FEW_TIED rows are paired row by row, longer ones
+    sorted by code: where the line falls changes no number."""
+    y, p, label = answers(2000, 14, decimals=3)  # runs of 1 to ~8 rows
+    cut = slices.Cut(np.random.default_rng(15).integers(0, 5, 2000), list("abcde"))
+    monkeypatch.setattr(slices, "FEW_TIED", few_tied)
+    found = slices.cut_slices("f", "numeric", cut, slices.Answers.of(y, p, label))
+    for s in found:
+        rows = cut.codes == "abcde".index(s.name)
+        assert s.roc_auc == pytest.approx(skm.roc_auc_score(y[rows], p[rows]), abs=1e-12)
+
+
+def reference_cut(x: np.ndarray, bins: int, most: int) -> tuple[list[float], np.ndarray]:
+    """quantile_cut's bins by the book: np.quantile of every k-th present value (at most
+    `most` of them), the distinct values when there are no more than bins; np.searchsorted."""
+    present = x[~np.isnan(x)]
+    sample = present[:: -(-len(present) // most)]
+    inner = np.unique(np.quantile(sample, np.linspace(0, 1, bins + 1)[1:-1]))
+    distinct = np.unique(present)
+    if len(inner) < bins - 1 and len(distinct) <= bins:
+        codes = np.searchsorted(distinct, np.nan_to_num(x, nan=present.min()))
+        return distinct.tolist(), np.where(np.isnan(x), len(distinct), codes)
+    inner = inner[(inner > present.min()) & (inner <= present.max())]
+    codes = np.searchsorted(inner, np.nan_to_num(x, nan=present.min()), side="right")
+    return inner.tolist(), np.where(np.isnan(x), len(inner) + 1, codes)
+
+
+@pytest.mark.parametrize("n", [9, 300, 70_000, 140_001])
+@pytest.mark.parametrize("kind", ["normal", "ties", "flag", "rare"])
+def test_quantile_bins_are_np_quantiles_cuts(
+    monkeypatch: pytest.MonkeyPatch, n: int, kind: str
+) -> None:
+    """Above QUANTILE_ROWS (here 50 000) the cuts come from a sample; every row is binned,
+    and a value the sample skipped still gets its slice (`rare`: one row of 7)."""
+    monkeypatch.setattr(slices, "QUANTILE_ROWS", 50_000)
+    rng = np.random.default_rng(n)
+    x = {"normal": rng.normal(size=n), "ties": np.round(rng.normal(size=n), 1),
+         "flag": rng.integers(0, 2, n).astype(float),
+         "rare": np.r_[rng.integers(0, 2, n - 1), 7.0]}[kind]  # fmt: skip
+    x[rng.random(n) < 0.1] = np.nan
+    cut = slices.quantile_cut(pd.Series(x), slices.bin_count(n))
+    edges, codes = reference_cut(x, slices.bin_count(n), 50_000)
+    assert cut.codes.tolist() == codes.tolist()
+    assert len(cut.names) == (len(edges) if kind in ("flag", "rare") else len(edges) + 1) + 1
+
+
+def test_resampled_in_steps_as_in_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resamples are counted a few at a time; the same draws give the same numbers."""
+    y, p, label = answers(3001, 16, decimals=3)
+    values = classification_metrics(y, p, label)
+    stepped = intervals.bootstrap(y, p, label, values, 300, 0.9, 3)
+    monkeypatch.setattr(intervals, "_STEP", 10**9)
+    assert intervals.bootstrap(y, p, label, values, 300, 0.9, 3) == stepped
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_row_losses_are_the_clipped_log_loss(dtype: type) -> None:
+    y = np.array([0, 1, 0, 1, 1, 0])
+    p = np.array([0.0, 1.0, 1.0, 0.0, 0.25, 0.25], dtype=dtype)
+    eps = np.finfo(dtype).eps
+    chosen = np.where(y == 1, p, 1 - p).clip(eps, 1 - eps)
+    found = intervals.row_losses(y, p)
+    assert found.dtype == dtype and found.tolist() == (-np.log(chosen)).tolist()
+    assert found.mean() == pytest.approx(skm.log_loss(y, p, labels=[0, 1]), rel=1e-6)
