@@ -1,9 +1,9 @@
-"""What evaluate's model card costs alone, in the bench's project after its stages ran: its
-slices of the test rows (evaluation/slices.py), its bootstrap intervals
-(evaluation/intervals.py), and the whole card as evaluate makes it (review/card.py: those
-again, the split tables' digests and counts, the rendering), from the test rows and the
-answers evaluate wrote. Each part is timed in this process (after the imports and the
-reads, which evaluate does anyway); `--report` writes the seconds as JSON."""
+"""What evaluate's model card costs alone, in the bench's project after its stages ran: the
+parts that grow with the test rows, its slices (evaluation/slices.py: every feature cut, the
+metrics per slice) and its bootstrap intervals (evaluation/intervals.py), as the card
+computes them from the test rows and the answers evaluate wrote. Each part is timed in this
+process after the imports and the reads (evaluate does those anyway); `--report` writes the
+seconds as JSON. The rest of the card (its tables' digests, the rendering) is in the stage."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from epochline.core.params import load_params
 from epochline.data.preprocessing import Preprocessor
 from epochline.data.schema import Schema
 from epochline.evaluation import intervals, metrics, slices
-from epochline.review import card
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,8 +33,6 @@ def main(argv: list[str] | None = None) -> None:
     values = metrics.classification_metrics(y, prob, pred)
     schema = Schema.from_dict(read_json(paths.SCHEMA, "schema"))
     specs = list(Preprocessor.from_dict(read_json(paths.PREPROCESSOR, "preprocessing")).features)
-    flat = card.logged_params(params)
-    made = card.made_from_files(flat)
     retrain = params.retrain
 
     start = time.perf_counter()
@@ -43,13 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     sliced = time.perf_counter()
     intervals.bootstrap(y, prob, pred, values, retrain.n_bootstrap, retrain.confidence,
                         retrain.seed)  # fmt: skip
-    bootstrapped = time.perf_counter()
-    tested = card.Tested(test, y, prob, pred)
-    card.render(card.from_workspace(flat, tested, values, made, {}, ()))
-    whole = time.perf_counter()
-    seconds = {"slices_s": sliced - start, "intervals_s": bootstrapped - sliced,
-               "card_s": whole - bootstrapped, "slices": len(found),
-               "features": len(schema.features), "rows": len(y)}  # fmt: skip
+    seconds = {"slices_s": sliced - start, "intervals_s": time.perf_counter() - sliced,
+               "slices": len(found), "features": len(schema.features), "rows": len(y)}  # fmt: skip
     report.write_text(json.dumps(seconds, indent=2) + "\n")
 
 
