@@ -109,10 +109,10 @@ def _few_values(present: np.ndarray, sample: np.ndarray, bins: int) -> np.ndarra
     found = np.unique(sample)
     if len(found) > bins:
         return None
-    if len(sample) < len(present) and sum(np.count_nonzero(present == v) for v in found) < len(
-        present
-    ):
-        found = np.unique(present)
+    if len(sample) < len(present):  # a value the sample skipped: it needs a slice too
+        seen = sum(np.count_nonzero(present == v) for v in found)
+        if seen < len(present):
+            found = np.unique(present)
     return found if len(found) <= bins else None
 
 
@@ -124,9 +124,9 @@ def _below(x: np.ndarray, edges: np.ndarray, *, strict: bool) -> np.ndarray:
     hit = np.empty(min(len(x), _BLOCK), dtype=bool)
     compare = np.greater if strict else np.greater_equal
     for i in range(0, len(x), _BLOCK):
-        part, into, flags = x[i : i + _BLOCK], codes[i : i + _BLOCK], hit[: len(x) - i]
+        part, into = x[i : i + _BLOCK], codes[i : i + _BLOCK]
         for edge in edges:
-            into += compare(part, edge, out=flags[: len(part)])
+            into += compare(part, edge, out=hit[: len(part)])
     return codes
 
 
