@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.project import commit
+from bench.project import commit, set_params
 from epochline.data.sources import make_synthetic
-from tests.conftest import copy_project, run, store, trained_run
+from epochline.review import seeds
+from tests.conftest import copy_project, run, store, trained_run, workspace_restored
 
 pytestmark = pytest.mark.slow
 
@@ -110,4 +111,43 @@ def test_an_unknown_target_is_one_line(retrained: tuple[Path, str]) -> None:
     project, _ = retrained
     done = run([EPOCHLINE, "card", "models:/nope/7"], project, check=False)
     assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0 and "card: models:/nope/7 not found" in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert "error: card: models:/nope/7: no such registered version" in done.stderr
+
+
+def test_a_seeds_parent_cards_its_first_seeds_model(retrained: tuple[Path, str]) -> None:
+    project, _ = retrained
+    run([EPOCHLINE, "seeds", "2"], project)  # a parent and two children; the workspace kept
+    client = store(project)
+    parent = next(r for r in client.search_runs([_experiment(project)])
+                  if "epochline.seeds" in r.data.tags)  # fmt: skip
+    first = seeds.children(client, parent.info.run_id)[0]
+    done = run([EPOCHLINE, "card", parent.info.run_id], project)
+    assert f"- a seeds parent: run `{parent.info.run_name}`" in done.stdout
+    assert f"rebuild: `epochline reproduce {first.info.run_id}`" in done.stdout
+    assert "## Slices\n\nThe 10 of" in done.stdout  # its rows are the workspace's: sliced
+
+
+def test_a_run_with_other_preprocessing_has_no_slices_and_no_test_metrics(
+    retrained: tuple[Path, str],
+) -> None:
+    """train alone (evaluate never ran: no test_* metrics) with data.max_categories 5."""
+    project, _ = retrained
+    with workspace_restored(project):
+        set_params(project, {"data": {"max_categories": 5}})
+        run(["dvc", "repro", "train"], project)
+        other = trained_run(project).info.run_id
+    done = run([EPOCHLINE, "card", other], project)
+    assert "Traceback" not in done.stderr
+    assert (
+        "Slices could not be computed: the run's preprocessing (data.max_categories 5) is not "
+        "the workspace's (20)."
+    ) in done.stdout
+    assert "accuracy **-**, ROC AUC **-**" in done.stdout
+    assert f"rebuild: `epochline reproduce {other}`" in done.stdout
+
+
+def _experiment(project: Path) -> str:
+    found = store(project).get_experiment_by_name("epochline")
+    assert found is not None
+    return found.experiment_id

@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 
 from mlflow.entities import Run
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -41,6 +42,7 @@ class Side:
     run: Run
     model_uri: str
     model_run_id: str  # the run that trained the model: the run, or a seeds parent's child
+    version: ModelVersion | None = None  # a registered target's version (its decision record)
 
     @property
     def seeds(self) -> bool:
@@ -60,7 +62,7 @@ def _by_run_id(client: MlflowClient, run_id: str) -> Run:
         raise TargetNotFound(f"run {run_id}: not in this store ({first_line(exc)})") from None
 
 
-def _by_model(client: MlflowClient, uri: str) -> tuple[Run, str]:
+def _by_model(client: MlflowClient, uri: str) -> tuple[Run, ModelVersion]:
     name, _, version = uri.removeprefix("models:/").partition("/")
     name, at, alias = name.partition("@")
     try:
@@ -71,7 +73,7 @@ def _by_model(client: MlflowClient, uri: str) -> tuple[Run, str]:
         )
     except MlflowException as exc:
         raise TargetNotFound(f"{uri}: no such registered version ({first_line(exc)})") from None
-    return _by_run_id(client, str(found.run_id)), f"{name} v{found.version}"
+    return _by_run_id(client, str(found.run_id)), found
 
 
 def _model_json_at(commit: str) -> dict[str, str]:
@@ -124,25 +126,25 @@ def _by_experiment_tag(client: MlflowClient, name: str, experiment_id: str) -> R
 
 def _run_of(
     client: MlflowClient, target: str, params: Params, experiment_id: str
-) -> tuple[Run, str]:
-    """The run `target` names, and how it was read."""
+) -> tuple[Run, str, ModelVersion | None]:
+    """The run `target` names, how it was read, and its registered version if it names one."""
     if target.startswith("@"):
         target = f"models:/{params.tracking.registered_model_name}{target}"
     if target.startswith("models:/"):
         run, version = _by_model(client, target)
-        return run, f"registered {version}"
+        return run, f"registered {version.name} v{version.version}", version
     run_id = target.removeprefix("runs:/").split("/")[0]
     if _RUN_ID.match(run_id):
-        return _by_run_id(client, run_id), "run"
+        return _by_run_id(client, run_id), "run", None
     commit = _git("rev-parse", "--verify", "--quiet", f"{target}^{{commit}}")
     how = "git"
     if commit is None and not target.startswith("-"):
         commit, how = _experiment_commit(target), "DVC experiment"
     if commit is not None:
-        return _by_commit(target, commit, experiment_id), f"{how} {commit[:7]}"
+        return _by_commit(target, commit, experiment_id), f"{how} {commit[:7]}", None
     tagged = _by_experiment_tag(client, target, experiment_id)
     if tagged is not None:
-        return tagged, "DVC experiment (its run's tag)"
+        return tagged, "DVC experiment (its run's tag)", None
     raise TargetNotFound(f"compare: {target!r} is none of: {FORMS} known here")
 
 
@@ -160,13 +162,14 @@ def _seed_model(client: MlflowClient, parent: Run) -> Run:
 
 
 def resolve(client: MlflowClient, target: str, params: Params, experiment_id: str) -> Side:
-    run, how = _run_of(client, target, params, experiment_id)
+    run, how, version = _run_of(client, target, params, experiment_id)
     tags = run.data.tags
     if TAG_SEEDS in tags:
         child = _seed_model(client, run)
-        return Side(target, how, run, child.data.tags[TAG_MODEL_URI], child.info.run_id)
+        model_uri = child.data.tags[TAG_MODEL_URI]
+        return Side(target, how, run, model_uri, child.info.run_id, version)
     if TAG_MODEL_URI not in tags:
         raise TargetNotFound(
             f"{target}: run {run.info.run_id} holds no model (it failed before logging one)"
         )
-    return Side(target, how, run, tags[TAG_MODEL_URI], run.info.run_id)
+    return Side(target, how, run, tags[TAG_MODEL_URI], run.info.run_id, version)

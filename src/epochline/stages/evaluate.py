@@ -2,7 +2,6 @@
 on the same training rows; report to DVC and MLflow."""
 
 import logging
-from dataclasses import replace
 
 import mlflow
 import pandas as pd
@@ -13,8 +12,7 @@ from epochline.core.params import load_params
 from epochline.core.runner import run_main, shielded
 from epochline.data.preprocessing import Preprocessor
 from epochline.data.schema import Schema
-from epochline.evaluation import baselines, metrics, plots, verdict
-from epochline.review import card
+from epochline.evaluation import baselines, card, metrics, plots, verdict
 from epochline.serving.scoring import LoggedModel
 from epochline.tracking import provenance, store
 from epochline.tracking.tags import TAG_BELOW_BASELINE, TAG_DESCRIPTION, TAG_NEVER_PREDICTS
@@ -56,14 +54,12 @@ def main() -> None:
     confusion_rows = pd.DataFrame({"actual": y, "predicted": pred})
     write_with(paths.CONFUSION, lambda tmp: confusion_rows.to_csv(tmp, index=False))
     write_parquet(predictions, paths.PREDICTIONS)
-    # The model card: nothing of the run in the file (same inputs, same bytes); its copy in
-    # the run adds the run's lineage.
-    flat = card.logged_params(params)
-    model_card = card.from_workspace(
-        flat, card.Tested(test, y, prob, pred), values, card.made_from_files(flat),
-        {y.name: y.values for y in yardsticks}, tuple(found.lines()),
+    # The model card: nothing of the run in the file; its copy in the run adds the lineage.
+    model_card = card.write_for_pipeline(
+        params, info, card.Fitted(schema, preprocessor, params.data.max_categories),
+        card.Tested(test, y, prob, pred, values, {y.name: y.values for y in yardsticks},
+                    tuple(found.lines())),
     )  # fmt: skip
-    write_with(paths.MODEL_CARD, lambda tmp: tmp.write_text(card.render(model_card)))
 
     # Resume train's run: one run holds the whole story; evaluate never opens a second.
     with mlflow.start_run(run_id=trained.run_id) as run, shielded():
@@ -82,8 +78,7 @@ def main() -> None:
         mlflow.log_figure(plots.confusion_figure(matrix), "plots/confusion_matrix.png")
         mlflow.log_figure(plots.roc_figure(roc, values["roc_auc"]), "plots/roc_curve.png")
         mlflow.log_artifact(str(paths.METRICS), "reports")
-        lineage = card.lineage(store.client(), run, None, also=(card.ARTIFACT,))
-        mlflow.log_text(card.render(replace(model_card, run=lineage)), card.ARTIFACT)
+        mlflow.log_text(card.for_run(model_card, store.client(), run), card.ARTIFACT)
     log.info("test rows %d: %s", len(test), ", ".join(f"{k}={v:.4f}" for k, v in values.items()))
     for line in found.lines():
         log.warning("%s", line)
