@@ -118,20 +118,29 @@ fi
 build HEAD
 head_target=$target
 
-compare() {  # compare writes report.json and report.md into the same folder
-  epochline compare "$1" "$head_target" --format json --out "$out" &&
-    epochline compare "$1" "$head_target" --format md --out "$out"
+errors=$(mktemp)
+# One compare writes report.md, report.json and the plots; its error line is kept, so that
+# only a base whose model this store lacks (not a bad HEAD, params or store) builds the base.
+compare() {
+  local rc=0
+  epochline compare "$1" "$head_target" --format md --out "$out" 2>"$errors" || rc=$?
+  cat "$errors" >&2
+  return "$rc"
+}
+base_missing() {
+  grep -Eq "^error: (.*: no run in .* holds its model|git [0-9a-f]+: its .* is not available here)" "$errors"
 }
 rc=0
 compare "$base" || rc=$?
-if [ "$rc" -eq 2 ]; then
+if [ "$rc" -eq 2 ] && base_missing; then
   echo "pr-report: $base's model is not in this store: building it in a worktree"
   build_base
   base_target=$target
-  compare "$base_target"
+  compare "$base_target" || exit 1  # built here and still not comparable: a failure
 elif [ "$rc" -ne 0 ]; then
-  exit "$rc"
+  exit 1  # exit 2 is this script's for BASE itself (above)
 fi
+rm -f "$errors"
 
 if [ -n "${GITHUB_RUN_ID:-}" ]; then
   run_url="${GITHUB_SERVER_URL:-https://github.com}/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID"

@@ -10,9 +10,8 @@ import pytest
 from sklearn import metrics as skm
 
 from epochline.data.schema import Feature, Schema
-from epochline.evaluation import intervals, slices
+from epochline.evaluation import card, intervals, slices
 from epochline.evaluation.metrics import classification_metrics
-from epochline.review import card
 from epochline.serving.model_code import MISSING, OTHER
 
 
@@ -158,9 +157,9 @@ def test_above_max_rows_the_interval_narrows_around_the_value(
 
 
 def test_markdown_cells_keep_angle_brackets_and_pipes_visible() -> None:
-    assert card._code("<missing>") == "`<missing>`"
-    assert card._code("a|b") == "`a\\|b`"
-    assert card._code("x`y") == "`` x`y ``"
+    assert card.code_span("<missing>") == "`<missing>`"
+    assert card.code_span("a|b") == "`a\\|b`"
+    assert card.code_span("x`y") == "`` x`y ``"
 
 
 # --- the fast paths against the straightforward definitions, across every threshold

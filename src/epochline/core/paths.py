@@ -22,7 +22,7 @@ VERDICT = Path("reports/verdict.json")
 ROC = Path("reports/roc.json")
 CONFUSION = Path("reports/confusion.csv")
 PREDICTIONS = Path("reports/test_predictions.parquet")
-# The model card (review/card.py): slices, data, training, evaluation, limits, lineage.
+# The model card (evaluation/card.py): slices, data, training, evaluation, limits, lineage.
 MODEL_CARD = Path("reports/model_card.md")
 
 # Every output of the pipeline, as dvc.yaml declares them (a test checks the two agree).
