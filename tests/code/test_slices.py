@@ -98,8 +98,21 @@ def test_small_slices_are_flagged_and_the_worst_come_first() -> None:
     found = slices.cut_slices("f", "numeric", slices.Cut(codes, ["big", "small"]),
                               slices.Answers.of(y, p, label))  # fmt: skip
     assert [s.few for s in found] == [False, True]
-    ranked = slices.worst(found, 2)
-    assert [s.accuracy for s in ranked] == sorted(s.accuracy for s in found)
+    assert [s.name for s in slices.worst(found, 2)] == ["big", "small"]  # few rows: after
+
+
+def test_slices_of_few_rows_come_after_the_others_in_the_worst() -> None:
+    y, p, label = answers(100, 3)
+    wrong = 1 - label  # the 3 rows of slice "tiny" all answered wrong: accuracy 0
+    label = np.r_[label[:97], wrong[97:]]
+    codes = np.r_[np.zeros(60, dtype=np.int64), np.ones(37, dtype=np.int64), np.full(3, 2)]
+    found = slices.cut_slices("f", "numeric", slices.Cut(codes, ["a", "b", "tiny"]),
+                              slices.Answers.of(y, p, label))  # fmt: skip
+    assert found[2].accuracy == 0.0 and found[2].few
+    assert [s.name for s in slices.worst(found, 2)] == sorted(
+        ["a", "b"], key=lambda n: next(s.accuracy for s in found if s.name == n)
+    )
+    assert slices.worst(found, 3)[-1].name == "tiny"
 
 
 def test_every_feature_sliced_in_the_schemas_order() -> None:

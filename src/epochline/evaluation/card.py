@@ -176,7 +176,8 @@ def _slices(card: Card) -> list[str]:
     bins = slices.bin_count(card.evaluation.rows)
     lines += [
         f"The {min(WORST, len(card.slices))} of {len(card.slices)} slices of the test rows "
-        "with the lowest accuracy (ties: fewer rows first). A slice is a category of a "
+        f"with the lowest accuracy (ties: fewer rows first; slices of fewer than {slices.FEW_ROWS} "
+        "rows after the others). A slice is a category of a "
         f"categorical feature as the model sees it, or a {'decile' if bins == 10 else 'quartile'}"
         " bin of a numeric one (bins merge at tied values); every slice is under *All slices*.",
         "",

@@ -326,6 +326,8 @@ def slices(
 
 
 def worst(found: list[Slice], k: int) -> list[Slice]:
-    """The k slices with the lowest accuracy; ties: fewer rows first, then as listed."""
-    ranked = sorted(enumerate(found), key=lambda s: (s[1].accuracy, s[1].rows, s[0]))
+    """The k slices with the lowest accuracy; ties: fewer rows first, then as listed. Slices
+    of fewer than FEW_ROWS come after the others: a slice of 2 rows at 0.0 says little, and
+    a few of them would push every slice worth a look off the table."""
+    ranked = sorted(enumerate(found), key=lambda s: (s[1].few, s[1].accuracy, s[1].rows, s[0]))
     return [s for _, s in ranked[:k]]
