@@ -128,7 +128,7 @@ compare() {
   return "$rc"
 }
 base_missing() {
-  grep -Eq "^error: (.*: no run in .* holds its model|git [0-9a-f]+: its .* is not available here)" "$errors"
+  grep -Eq "^error: compare: (.*: no run in .* holds its model|git [0-9a-f]+: its .* is not available here)" "$errors"
 }
 rc=0
 compare "$base" || rc=$?

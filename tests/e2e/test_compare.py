@@ -193,7 +193,7 @@ def test_a_revision_whose_model_this_store_never_saw_exits_2(
     # The last line: MLflow logs its creation of the new store's tables before it.
     last = done.stderr.splitlines()[-1]
     assert re.fullmatch(
-        r"error: main \(git \w{12}\): no run in .* holds its model \w{12}; .*", last
+        r"error: compare: main \(git \w{12}\): no run in .* holds its model \w{12}; .*", last
     )
     assert "Traceback" not in done.stderr
 

@@ -231,8 +231,8 @@ def card_command(target: str | None, output: Path | None) -> str:
         target = store.pipeline_model(experiment_id).run_id
     try:
         side = resolve(client, target, params, experiment_id)
-    except TargetNotFound as exc:  # its lines are compare's: say whose error it is
-        raise TargetNotFound(f"card: {str(exc).removeprefix('compare: ')}") from None
+    except TargetNotFound as exc:  # say whose error it is
+        raise TargetNotFound(f"card: {exc}") from None
     text = render(run_card(client, side, params))
     if output is not None:
         write_with(output, lambda tmp: tmp.write_text(text))

@@ -31,7 +31,7 @@ from epochline.retrain.compare import (
     paired_differences,
 )
 from epochline.review import render, seeds
-from epochline.review.targets import Side, resolve
+from epochline.review.targets import Side, TargetNotFound, resolve
 from epochline.serving.scoring import LoggedModel
 from epochline.tracking import store
 from epochline.tracking.tags import (
@@ -273,8 +273,11 @@ def compare_command(a: str, b: str, fmt: str, out: Path) -> str:
     params = load_params()
     experiment_id = store.connect(params.tracking)
     client = store.client()
-    side_a = resolve(client, a, params, experiment_id)
-    side_b = resolve(client, b, params, experiment_id)
+    try:
+        side_a = resolve(client, a, params, experiment_id)
+        side_b = resolve(client, b, params, experiment_id)
+    except TargetNotFound as exc:  # say whose error it is
+        raise TargetNotFound(f"compare: {exc}") from None
     report, shared = build(client, params, side_a, side_b)
     written = render.write(report, shared, fmt, out)
     log.info("compare: %s rows shared", shared.n)

@@ -145,7 +145,7 @@ def _run_of(
     tagged = _by_experiment_tag(client, target, experiment_id)
     if tagged is not None:
         return tagged, "DVC experiment (its run's tag)", None
-    raise TargetNotFound(f"compare: {target!r} is none of: {FORMS} known here")
+    raise TargetNotFound(f"{target!r} is none of: {FORMS} known here")
 
 
 def _seed_model(client: MlflowClient, parent: Run) -> Run:
