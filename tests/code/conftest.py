@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -49,3 +50,22 @@ def write_params(folder: Path, raw: object) -> Path:
     path = folder / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+CHECK_JSONSCHEMA = Path(sys.executable).absolute().parent / "check-jsonschema"
+
+
+def check_workflow(path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema against GitHub's workflow schema, which ships inside it: offline."""
+    return subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def load_workflow(path: Path) -> dict[Any, Any]:
+    doc: dict[Any, Any] = yaml.safe_load(path.read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the bare key `on` as True
+    return doc

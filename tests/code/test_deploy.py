@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 import yaml
 from croniter import croniter
 
+from tests.code.conftest import CHECK_JSONSCHEMA, check_workflow, load_workflow
 from tests.conftest import missing_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,53 +25,35 @@ SERVICE = SYSTEMD / "epochline-retrain.service"
 TIMER = SYSTEMD / "epochline-retrain.timer"
 ENV_EXAMPLE = SYSTEMD / "retrain.env.example"
 # absolute(), not resolve(): the venv's python is a symlink, and resolving it leaves the venv.
-CHECK_JSONSCHEMA = Path(sys.executable).absolute().parent / "check-jsonschema"
 PLACEHOLDER = "/srv/epochline"
 RETRAIN = "epochline retrain --commit --push"
 SCRIPT_REL = "deploy/scheduled-retrain.sh"
 LOCK_BUSY = 75
 
 
-def _check_workflow(path: Path) -> subprocess.CompletedProcess[str]:
-    # The schema ships inside check-jsonschema: this runs offline.
-    return subprocess.run(
-        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def _load_workflow() -> dict[Any, Any]:
-    doc = yaml.safe_load(WORKFLOW.read_text())
-    # YAML 1.1 reads the bare key `on` as the boolean True.
-    doc["on"] = doc.pop(True, doc.get("on"))
-    return doc
-
-
 def _steps() -> list[dict[str, Any]]:
-    jobs = _load_workflow()["jobs"]
+    jobs = load_workflow(WORKFLOW)["jobs"]
     return [step for job in jobs.values() for step in job["steps"]]
 
 
 def test_workflow_passes_github_schema() -> None:
-    result = _check_workflow(WORKFLOW)
+    result = check_workflow(WORKFLOW)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_workflow_schema_check_fails_without_runs_on(tmp_path: Path) -> None:
-    doc = _load_workflow()
+    doc = load_workflow(WORKFLOW)
     for job in doc["jobs"].values():
         del job["runs-on"]
     broken = tmp_path / "retrain.yml"
     broken.write_text(yaml.safe_dump(doc, sort_keys=False))
-    result = _check_workflow(broken)
+    result = check_workflow(broken)
     assert result.returncode != 0, result.stdout
     assert "runs-on" in result.stdout + result.stderr
 
 
 def test_workflow_triggers_and_guards() -> None:
-    doc = _load_workflow()
+    doc = load_workflow(WORKFLOW)
     crons = [entry["cron"] for entry in doc["on"]["schedule"]]
     assert crons
     for expr in crons:

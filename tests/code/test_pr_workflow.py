@@ -10,20 +10,19 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.code.conftest import check_workflow, load_workflow
 from tests.conftest import missing_tool
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / "deploy" / "github" / "pr-report.yml"
 SCRIPT_REL = "deploy/github/pr-report.sh"
 SCRIPT = REPO / SCRIPT_REL
-CHECK_JSONSCHEMA = Path(sys.executable).absolute().parent / "check-jsonschema"
 ARTIFACT = "epochline-compare"
 
 
@@ -38,24 +37,8 @@ MARKER = _script_value("MARKER")
 COMMENT_FILE = _script_value("comment").replace("$out", _script_value("out"))
 
 
-def _check_workflow(path: Path) -> subprocess.CompletedProcess[str]:
-    # The schema ships inside check-jsonschema: this runs offline.
-    return subprocess.run(
-        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def _load_workflow() -> dict[Any, Any]:
-    doc = yaml.safe_load(WORKFLOW.read_text())
-    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the bare key `on` as True
-    return doc
-
-
 def _steps() -> list[dict[str, Any]]:
-    ((job,),) = [list(_load_workflow()["jobs"].values())]
+    ((job,),) = [list(load_workflow(WORKFLOW)["jobs"].values())]
     steps: list[dict[str, Any]] = job["steps"]
     return steps
 
@@ -67,22 +50,22 @@ def _index(steps: list[dict[str, Any]], uses: str) -> int:
 
 
 def test_workflow_passes_github_schema() -> None:
-    result = _check_workflow(WORKFLOW)
+    result = check_workflow(WORKFLOW)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_schema_check_rejects_a_bad_permission(tmp_path: Path) -> None:
-    doc = _load_workflow()
+    doc = load_workflow(WORKFLOW)
     doc["permissions"]["pull-requests"] = "admin"  # read, write or none only
     broken = tmp_path / "pr-report.yml"
     broken.write_text(yaml.safe_dump(doc, sort_keys=False))
-    result = _check_workflow(broken)
+    result = check_workflow(broken)
     assert result.returncode != 0, result.stdout
     assert "admin" in result.stdout + result.stderr
 
 
 def test_workflow_runs_on_pull_requests_with_a_write_token_for_comments_only() -> None:
-    doc = _load_workflow()
+    doc = load_workflow(WORKFLOW)
     assert "pull_request" in doc["on"]
     assert "pull_request_target" not in doc["on"]  # never the fork's code with our secrets
     assert doc["permissions"] == {"contents": "read", "pull-requests": "write"}
