@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.project import commit, set_params
@@ -151,3 +152,28 @@ def _experiment(project: Path) -> str:
     found = store(project).get_experiment_by_name("epochline")
     assert found is not None
     return found.experiment_id
+
+
+def test_the_champions_card_keeps_its_own_slices_when_new_data_arrived(
+    retrained: tuple[Path, str],
+) -> None:
+    """New labelled rows since the champion was trained: the workspace's test rows are not
+    its test rows any more, so its card is the one evaluate logged for it, run part anew."""
+    project, run_id = retrained
+    logged = (project / CARD).read_text()
+    batch = project / "data/incoming/batch-0001.csv"
+    rows = pd.read_csv(project / TABLE).sample(200, random_state=3)
+    rows["x0"] = rows["x0"] + 0.5  # new rows, not copies: other content, other digest
+    try:
+        with workspace_restored(project):
+            batch.parent.mkdir(parents=True, exist_ok=True)
+            rows.to_csv(batch, index=False)
+            run(["dvc", "repro"], project)
+            assert (project / CARD).read_text() != logged  # the workspace moved on
+            card = run([EPOCHLINE, "card", "@champion"], project).stdout
+    finally:
+        batch.unlink(missing_ok=True)
+    assert card.startswith(logged)  # its own slices, on its own test rows
+    added = card[len(logged) :]
+    assert "this card is the one evaluate logged for the run (artifact `model_card.md`)" in added
+    assert f"rebuild: `epochline reproduce {run_id}`" in added and "## Decision record" in added

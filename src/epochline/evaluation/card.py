@@ -298,8 +298,16 @@ def _lineage(card: Card) -> list[str]:
     return lines
 
 
+RUN_HEADING = "## The run"  # where the run's part starts: the file's card ends before it
+
+
+def run_section(run: RunLineage) -> str:
+    """The run's part alone, as render() ends a run's card with it."""
+    return "\n".join(_run_part(run)) + "\n"
+
+
 def _run_part(run: RunLineage) -> list[str]:
-    lines = ["", "## The run", "", *[f"- {note}" for note in run.notes],
+    lines = ["", RUN_HEADING, "", *[f"- {note}" for note in run.notes],
              f"- run `{run.run_name}` (`{run.run_id}`)",
              f"- commit `{run.commit}` (uncommitted changes: {run.dirty})",
              f"- model `{run.model_uri}`",

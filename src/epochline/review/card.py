@@ -30,7 +30,9 @@ from epochline.data.schema import Schema
 from epochline.evaluation import metrics
 from epochline.evaluation.baselines import RUN_PREFIX
 from epochline.evaluation.card import (
+    ARTIFACT,
     HISTORY_KEYS,
+    RUN_HEADING,
     SPLIT_NAMES,
     YARDSTICKS,
     Card,
@@ -38,6 +40,7 @@ from epochline.evaluation.card import (
     Evaluation,
     Fitted,
     Made,
+    RunLineage,
     Settings,
     SplitRows,
     Tested,
@@ -46,6 +49,7 @@ from epochline.evaluation.card import (
     code_span,
     lineage,
     render,
+    run_section,
 )
 from epochline.evaluation.verdict import Verdict
 from epochline.review import seeds
@@ -171,9 +175,7 @@ def _without_rows(run: Run, made: Made, settings: Settings, judged: Verdict, why
 
 def run_card(client: MlflowClient, side: Side, params: Params) -> Card:
     """The card of the model `side` names: its run's (a seeds parent: its first seed's)."""
-    run = (
-        side.run if side.model_run_id == side.run.info.run_id else client.get_run(side.model_run_id)
-    )
+    run = _model_run(client, side)
     made = made_from_run(client, run)
     settings = settings_of_run(run, params)
     tags = run.data.tags
@@ -185,10 +187,36 @@ def run_card(client: MlflowClient, side: Side, params: Params) -> Card:
     else:
         label = run.data.params.get("data.label_column", params.data.label_column)
         card = build(made, tested, settings, label, otherwise or _fitted(params))
+    return replace(card, run=_run_lineage(client, side, run))
+
+
+def _model_run(client: MlflowClient, side: Side) -> Run:
+    """The run that trained the side's model: its own, or a seeds parent's first seed's."""
+    if side.model_run_id == side.run.info.run_id:
+        return side.run
+    return client.get_run(side.model_run_id)
+
+
+def _run_lineage(client: MlflowClient, side: Side, run: Run, *notes: str) -> RunLineage:
     drift = _drift(client, run.info.run_id) if side.version is not None else ()
     part = lineage(client, run, side.version, drift=drift)
-    notes = _seeds_notes(side) if side.seeds else ()
-    return replace(card, run=replace(part, notes=notes))
+    return replace(part, notes=(*(_seeds_notes(side) if side.seeds else ()), *notes))
+
+
+def logged_card(client: MlflowClient, side: Side) -> str | None:
+    """The card evaluate logged for the model's run (artifact model_card.md): slices of the
+    run's own test rows, whatever the workspace holds now (a champion trained on fewer
+    batches than are here). Its run part is written anew: the version's decision record,
+    rollbacks and drift came later. None where the run holds no card (evaluate never ran
+    on it, an older run, a seed's run)."""
+    run = _model_run(client, side)
+    if ARTIFACT not in {a.path for a in client.list_artifacts(run.info.run_id)}:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        text = Path(client.download_artifacts(run.info.run_id, ARTIFACT, tmp)).read_text()
+    file_part = text.split(f"\n{RUN_HEADING}\n")[0].rstrip("\n") + "\n"
+    note = f"this card is the one evaluate logged for the run (artifact `{ARTIFACT}`)"
+    return file_part + run_section(_run_lineage(client, side, run, note))
 
 
 def _seeds_notes(side: Side) -> tuple[str, ...]:
@@ -233,7 +261,7 @@ def card_command(target: str | None, output: Path | None) -> str:
         side = resolve(client, target, params, experiment_id)
     except TargetNotFound as exc:  # say whose error it is
         raise TargetNotFound(f"card: {exc}") from None
-    text = render(run_card(client, side, params))
+    text = logged_card(client, side) or render(run_card(client, side, params))
     if output is not None:
         write_with(output, lambda tmp: tmp.write_text(text))
     return text.removesuffix("\n")  # echo adds it back
