@@ -206,11 +206,15 @@ def split_changes(then: Mapping[str, str], now: Mapping[str, str]) -> str | None
     return "; ".join(f"{k} {then[k]} -> {now[k]}" for k in SPLIT_KEYS if then[k] != now[k]) or None
 
 
+def with_defaults(run_params: Mapping[str, str]) -> dict[str, str]:
+    """A run's logged params, every key there: one the run does not hold is newer than the
+    run, which had the default."""
+    return {k: str(v) for k, v in Params().flat().items()} | dict(run_params)
+
+
 def held_out_elsewhere(run_params: Mapping[str, str], now: Params) -> str | None:
-    """split_changes from a run's logged params to `now`'s. A key the run does not hold is
-    newer than the run: it had the default."""
-    then = {k: str(v) for k, v in Params().flat().items()} | dict(run_params)
-    return split_changes(then, {k: str(v) for k, v in now.flat().items()})
+    """split_changes from a run's logged params to `now`'s."""
+    return split_changes(with_defaults(run_params), {k: str(v) for k, v in now.flat().items()})
 
 
 def decide(

@@ -29,6 +29,7 @@ from epochline.retrain.compare import (
     held_out_elsewhere,
     metric_value,
     paired_differences,
+    with_defaults,
 )
 from epochline.review import render, seeds
 from epochline.review.targets import Side, TargetNotFound, resolve
@@ -66,12 +67,6 @@ class Shared:
     @property
     def n(self) -> int:
         return 0 if self.y is None else len(self.y)
-
-
-def _run_params(side: Side) -> dict[str, str]:
-    """The run's params; a key it lacks is newer than the run, which had the default."""
-    then = {k: str(v) for k, v in Params().flat().items()}
-    return then | dict(side.run.data.params)
 
 
 def _held_out_elsewhere(side: Side, label: str, params: Params) -> str | None:
@@ -213,7 +208,7 @@ def _packages(side: Side) -> dict[str, str]:
 
 
 def differences(a: Side, b: Side) -> dict[str, Any]:
-    pa, pb = _run_params(a), _run_params(b)
+    pa, pb = (with_defaults(side.run.data.params) for side in (a, b))
     ka, kb = _packages(a), _packages(b)
 
     def tag(side: Side, key: str) -> str:

@@ -21,8 +21,9 @@ from mlflow.tracking import MlflowClient
 from epochline.core import paths
 from epochline.core.errors import UserError, first_line
 from epochline.core.params import Params
+from epochline.review import seeds
 from epochline.tracking import store
-from epochline.tracking.tags import TAG_EXP_NAME, TAG_MODEL_URI, TAG_PARENT_RUN, TAG_SEEDS
+from epochline.tracking.tags import TAG_EXP_NAME, TAG_MODEL_URI, TAG_SEEDS
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 FORMS = "a run id, models:/NAME/VERSION, models:/NAME@ALIAS, @ALIAS, a git revision or a DVC "
@@ -151,11 +152,7 @@ def _run_of(
 def _seed_model(client: MlflowClient, parent: Run) -> Run:
     """A seeds parent's model to score: its first seed's (the params' own train.seed)."""
     first = parent.data.tags[TAG_SEEDS].split(",")[0]
-    children = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`{TAG_PARENT_RUN}` = '{parent.info.run_id}'",
-    )
-    for child in children:
+    for child in seeds.children(client, parent.info.run_id):
         if child.data.params.get("train.seed") == first and TAG_MODEL_URI in child.data.tags:
             return child
     raise TargetNotFound(f"run {parent.info.run_id}: its seed {first} child has no model")
