@@ -49,7 +49,7 @@ def raw_fit(
     """SGD over tensors on `device`, sliced by a seeded permutation per epoch. With
     `on_epoch` (the end-to-end floor logs it), train and val are scored after each epoch;
     without, nothing but the steps."""
-    torch.use_deterministic_algorithms(True)  # as fit does: the same kernels
+    model.deterministic()  # as fit does: the same kernels
     with numerics.one_thread(settings.numerics):  # as fit does: the same threads
         _raw_epochs(net, train, val, settings, device, on_epoch)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import select
@@ -137,8 +138,25 @@ def _watch(shell: int) -> None:
     threading.Thread(target=wait, name="epochline-watch-dvc", daemon=True).start()
 
 
+def _collect_from_here() -> None:
+    """Python's cycle collector on, with everything made so far frozen out of its scans."""
+    gc.freeze()
+    gc.enable()
+
+
+@contextmanager
+def importing() -> Iterator[None]:
+    """Heavy imports without the cycle collector (see stages/__init__.py), on again after."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        _collect_from_here()
+
+
 def run_main(main: Callable[[], int | None]) -> NoReturn:
     """A stage's entry point: `main` under the one error policy (see guard)."""
+    _collect_from_here()  # the stage's module imported with the collector off
     setup_logging()
     handle_sigterm()
     # Ctrl-C signals the whole process group, the stage under DVC included: stop as on
@@ -146,7 +164,13 @@ def run_main(main: Callable[[], int | None]) -> NoReturn:
     # middle of MLflow's SQL session, which leaves the run RUNNING ("database is locked").
     signal.signal(signal.SIGINT, _terminate)
     _die_with_parent()
-    sys.exit(guard(main) or DONE)
+    try:
+        sys.exit(guard(main) or DONE)
+    finally:
+        # What the stage made, out of the collection Python runs at exit: with torch and
+        # MLflow loaded, that pass over the whole heap takes up to a second, to free memory
+        # the exit frees anyway.
+        gc.freeze()
 
 
 def verdict(exc: BaseException) -> tuple[int, str] | None:

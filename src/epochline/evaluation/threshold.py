@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import precision_recall_curve
 
 DEFAULT = 0.5  # where a rule has nothing to go on (no positive validation row)
 
@@ -34,6 +33,8 @@ def choose(rule: float | str, y: np.ndarray, probability: np.ndarray) -> Thresho
     """The threshold `rule` gives for validation labels `y` (bool) and probabilities."""
     if not isinstance(rule, str):
         return Threshold(float(rule), str(rule))
+    from sklearn.metrics import precision_recall_curve  # here: 0.9 s that a number never needs
+
     positives = int(np.sum(y))
     if positives == 0:
         return Threshold(DEFAULT, rule, f"no positive validation row: {DEFAULT} instead")

@@ -6,13 +6,14 @@ and MKL load with (numerics.py).
 
 from epochline.core import numerics
 from epochline.core.params import load_params
-from epochline.core.runner import run_main
+from epochline.core.runner import importing, run_main
 
 
 def main() -> None:
     params = load_params()
     numerics.select(params.train.numerics)
-    from epochline.training import runs  # torch loads here, with the numerics just chosen
+    with importing():
+        from epochline.training import runs  # torch loads here, with the numerics just chosen
 
     runs.train_stage(params)
 

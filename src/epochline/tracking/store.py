@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -444,13 +445,21 @@ def input_kinds(example: pd.DataFrame) -> dict[str, str]:
             for name, column in example.items()}  # fmt: skip
 
 
+# The served model's code, logged as a file with every model (not imported here).
+SERVING_CODE = Path(__file__).parents[1] / "serving" / "model_code.py"
+
+
+def serving_code_digest() -> str:
+    """sha256 of the serving code that a model logged now carries (train tags its run)."""
+    return hashlib.sha256(SERVING_CODE.read_bytes()).hexdigest()
+
+
 def log_model(checkpoint: Path, example: pd.DataFrame, output: pd.DataFrame) -> str:
     """Log the serving model (code + checkpoint) into the active run; return its URI."""
-    model_code = Path(__file__).parents[1] / "serving" / "model_code.py"  # not imported here
     with _quiet_schema_hints():
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
-            python_model=str(model_code),
+            python_model=str(SERVING_CODE),
             artifacts={"checkpoint": str(checkpoint)},
             signature=model_signature(example, output),
             input_example=example,

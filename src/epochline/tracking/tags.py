@@ -19,6 +19,7 @@ TAG_EXP_REF = f"{PREFIX}dvc_exp_ref"
 TAG_BASELINE = f"{PREFIX}dvc_baseline_rev"
 TAG_TRAIN_KEY = f"{PREFIX}train_key"  # digest of everything train consumed: params, data, code
 TAG_MODEL_URI = f"{PREFIX}model_uri"  # set once the model is logged: the run is complete
+TAG_MODEL_CODE = f"{PREFIX}model_code"  # sha256 of serving/model_code.py as logged with it
 TAG_CHANGES = f"{PREFIX}params_changed"  # what differs from the baseline's params.yaml
 TAG_DATA_CHANGES = f"{PREFIX}data_changed"  # batches the baseline commit lacks: `+2 batches`
 TAG_PLATFORM = f"{PREFIX}platform"

@@ -124,7 +124,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         )
     if name == "cuda":
         # Deterministic cuBLAS needs this set before its first use (PyTorch's reproducibility
-        # notes); use_deterministic_algorithms then refuses any op without a deterministic form.
+        # notes); deterministic mode (see fit) then refuses any op without a deterministic form.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
@@ -260,13 +260,23 @@ def fit(
     steps as one process takes. Gradients are averaged and epoch metrics summed over all,
     so every process stops at the same epoch. `own_rows`: this shard's rows before padding
     (all of `train` by default). The model ends on the CPU."""
-    torch.use_deterministic_algorithms(True)
+    deterministic()
     device = device or torch.device("cpu")
     if device.type == "cpu":
         numerics.check(params.numerics)
     with numerics.one_thread(params.numerics):
         counts = (len(train[0]) if train_total is None else train_total, own_rows)
         return _fit(model, train, val, params, on_epoch, device, world, counts)
+
+
+def deterministic() -> None:
+    """torch's deterministic algorithms, and an error for any op that has none.
+
+    `torch.use_deterministic_algorithms(True)` does the same and also sets the compiler's
+    flag, importing torch._inductor and _dynamo for it: 1.1 s of every train stage, for a
+    compiler this package never uses. The debug mode "error" is the same switch without it.
+    """
+    torch.set_deterministic_debug_mode("error")
 
 
 def _positive_weight(
