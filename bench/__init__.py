@@ -12,8 +12,9 @@ Floors (bench/floors/), and why each is a fair yardstick:
   numpy, one pyarrow write with the columns and types the stage wrote.
 - split: pyarrow reads of raw + normalized, the same assignment, three filtered writes.
 - train: the stage's epochs and batch size over the stage's train/val tables, as a raw
-  SGD loop over preloaded tensors (seeded randperm per epoch, epochline.training.model.build, the
-  per-epoch train/val scoring the stage also does); no MLflow.
+  loop over preloaded tensors (the same optimizer, a seeded randperm per epoch,
+  epochline.training.model.build, the per-epoch train/val scoring the stage also does);
+  no MLflow.
 - evaluate: the trained checkpoint run on the pyarrow-read test rows, the same metrics
   (epochline.evaluation.metrics), the same report files; no MLflow, no reloading of the logged
   model.

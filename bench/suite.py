@@ -45,6 +45,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[1000, 1_000_000, 10_000_000],
         help="table sizes, comma-separated; '' runs none (default 1000,1000000,10000000)",
     )
+    p.add_argument(
+        "--default-runs",
+        type=int,
+        default=3,
+        help="experiments timed per numerics at the default size (params.yaml as committed); "
+        "0 skips that table (3)",
+    )
     p.add_argument("--epochs", type=int, default=3, help="train.epochs of the stages (3)")
     p.add_argument("--batch-size", type=int, default=1024, help="train.batch_size (1024)")
     p.add_argument(
@@ -225,6 +232,8 @@ def bench_size(rows: int, opts: argparse.Namespace, env: dict[str, Any], root: P
     e2e = run.python(
         "floor-end-to-end", "bench.floors.end_to_end", "--device", env["device"], floor=True
     )
+    e2e_plain = run.python("floor-plain", "bench.floors.end_to_end", "--plain",
+                           "--device", env["device"], floor=True)  # fmt: skip
     dvc = measure_dvc(run, not opts.no_repro)
     # What portable numerics cost: the train stage again with the CPU's own kernels (last:
     # it leaves a fast model in the project).
@@ -245,10 +254,65 @@ def bench_size(rows: int, opts: argparse.Namespace, env: dict[str, Any], root: P
         "end_to_end": {
             "stages_sum_s": stage_sum, "floor": e2e.as_dict(), "dvc_repro_s": repro_s,
             "stages_ratio": stage_sum / e2e.wall_s, "dvc_ratio": repro_s and repro_s / e2e.wall_s,
+            "plain": e2e_plain.as_dict(), "plain_ratio": stage_sum / e2e_plain.wall_s,
             "stages_fast_s": stage_sum - stages["train"].wall_s + train_fast.wall_s,
         },
         "dvc": dvc, "suite_s": time.perf_counter() - started,
         "device": json.loads((run.logs / "floor-train.json").read_text())["device"],
+    }  # fmt: skip
+
+
+# What each stage imports to do its work, alone: the floor of a stage at the default size,
+# where the rows take milliseconds and starting takes seconds.
+LIBRARIES = {
+    "load": "pandas, pyarrow.parquet",
+    "normalize": "pandas, pyarrow.parquet",
+    "split": "pandas, pyarrow.parquet",
+    "train": "pandas, pyarrow.parquet, torch, torch._dynamo, mlflow, "
+    "mlflow.store.tracking.sqlalchemy_store",
+    "evaluate": "pandas, pyarrow.parquet, torch, mlflow, mlflow.store.tracking.sqlalchemy_store, "
+    "sklearn.linear_model, sklearn.metrics, matplotlib.figure",
+}
+
+
+# The import alone, at its cheapest: no cycle collection, no interpreter teardown.
+_IMPORT = "import gc, os; gc.disable(); import {}; os._exit(0)"
+
+
+def _experiments(run: Run, numerics: str, runs: int) -> list[float]:
+    """`dvc exp run -S train.lr=…` a new lr each time (a new run, its model logged anew)."""
+    walls = []
+    for i in range(runs):
+        lr = f"train.lr={0.01 + i * 1e-4 + (5e-5 if numerics == 'fast' else 0):.5f}"
+        usage = run.dvc("exp", "run", "-S", lr, "-S", f"train.numerics={numerics}",
+                        name=f"exp-{numerics}-{i}")  # fmt: skip
+        walls.append(usage.wall_s)
+    return walls
+
+
+def bench_default(runs: int, root: Path) -> dict[str, Any]:
+    """The defaults as a user meets them: params.yaml as committed, its 1,000 synthetic rows;
+    a forced `dvc repro` on a fresh store, experiments under both numerics, each stage
+    beside its libraries' import, and DVC alone (a no-op `dvc exp run`)."""
+    run = Run(copy_project(root / "project", {}))
+    first = run.dvc("repro", name="default-first")  # DVC's caches warm, as a user's are
+    run.fresh_store()
+    forced = run.dvc("repro", "--force", name="default-force")
+    experiments = {n: _experiments(run, n, runs) for n in NUMERICS}
+    noop = run.dvc("exp", "run", name="default-noop")  # the last experiment again: nothing runs
+    _check_noop(run, "default-noop")
+    _output(["git", "checkout", "--", "params.yaml"], run.project, child_env())  # committed
+    run.fresh_store()  # train logs a new run, as in an experiment
+    stages = {s: run.python(f"default-{s}", f"epochline.stages.{s}") for s in STAGES}
+    imports = {
+        s: measure([PYTHON, "-c", _IMPORT.format(libs)], run.project, child_env(),
+                   run.logs / f"imports-{s}.log")
+        for s, libs in LIBRARIES.items()
+    }  # fmt: skip
+    return {
+        "rows": 1000, "first_repro": first.as_dict(), "repro_force": forced.as_dict(),
+        "experiments": experiments, "stages": {k: u.as_dict() for k, u in stages.items()},
+        "imports": {k: u.as_dict() for k, u in imports.items()}, "noop_exp": noop.as_dict(),
     }  # fmt: skip
 
 
@@ -280,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="epochline-bench-"))
     result: dict[str, Any] = {"environment": env, "sizes": []}
     try:
+        if opts.default_runs > 0:
+            print("bench: the default size ...", file=sys.stderr, flush=True)
+            result["default"] = bench_default(opts.default_runs, root / "default")
         for rows in opts.rows:
             print(f"bench: {rows} rows ...", file=sys.stderr, flush=True)
             result["sizes"].append(bench_size(rows, opts, env, root / f"rows-{rows}"))

@@ -8,6 +8,9 @@ metrics. MLflow gets what train and evaluate give it: params, provenance tags, d
 (by digest and a sampled schema), per-epoch metrics, the served model (tracking.log_model),
 test metrics, the two plots and metrics.json. Run in the project directory; it uses its
 own fresh store (floor/mlflow.db), as the stages start from a fresh one.
+
+`--plain`: the same work without MLflow (the checkpoint, metrics.json and the two plots
+written to floor/): the floor a plain in-memory script sets.
 """
 
 from __future__ import annotations
@@ -104,7 +107,8 @@ def _evaluate_and_log(
     mlflow.log_artifact(str(OUT / "metrics.json"), "reports")
 
 
-def run(params: Params, device: str) -> None:
+def _model(params: Params) -> tuple[dict[str, pd.DataFrame], model.Classifier, dict[str, Any]]:
+    """The tables, the untrained network (its scaling set) and its checkpoint config."""
     tables, specs, bounds = _prepare(params)
     label = params.data.label_column
     net = model.build(len(specs), params.train.hidden_size, params.train.seed)
@@ -115,6 +119,33 @@ def run(params: Params, device: str) -> None:
         "hidden_size": params.train.hidden_size, "threshold": params.evaluate.threshold,
         "label": label, "classes": [0, 1],
     }  # fmt: skip
+    return tables, net, config
+
+
+def plain(params: Params, device: str) -> None:
+    """All of it without MLflow: what the work costs in one process, in memory."""
+    tables, net, config = _model(params)
+    label = params.data.label_column
+    train, val = _tensors(tables["train"], label), _tensors(tables["val"], label)
+    raw_fit(net, train, val, params.train, model.resolve_device(device), on_epoch=lambda *_: None)
+    net.cpu()
+    OUT.mkdir(exist_ok=True)
+    (OUT / "model.pt").write_bytes(model.checkpoint_bytes(model.checkpoint(net, config)))
+    test = tables["test"]
+    inputs = test[[f["name"] for f in config["features"]]]
+    answers = model_code.answer(net.state_dict(), config, inputs)
+    y = test[label].to_numpy()
+    prob, pred = answers["probability"].to_numpy(), answers["label"].to_numpy()
+    values = metrics.classification_metrics(y, prob, pred)
+    matrix, roc = metrics.confusion(y, pred), metrics.roc_points(y, prob)
+    plots.confusion_figure(matrix).savefig(OUT / "confusion_matrix.png")
+    plots.roc_figure(roc, values["roc_auc"]).savefig(OUT / "roc_curve.png")
+    (OUT / "metrics.json").write_text(json.dumps(metrics.summary(values, matrix)))
+
+
+def run(params: Params, device: str) -> None:
+    tables, net, config = _model(params)
+    label, specs = params.data.label_column, config["features"]
     OUT.mkdir(exist_ok=True)
     mlflow.set_tracking_uri(f"sqlite:///{OUT / 'mlflow.db'}")
     experiment = mlflow.create_experiment(
@@ -144,8 +175,10 @@ def run(params: Params, device: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--plain", action="store_true", help="the same work without MLflow")
     args = parser.parse_args()
-    run(load_params(), args.device)  # torch's default threads, as the train stage has them
+    # torch's default threads, as the train stage has them
+    (plain if args.plain else run)(load_params(), args.device)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""The training floor: a raw SGD loop over preloaded tensors, beside epochline.training.model.fit.
+"""The training floor: a raw loop over preloaded tensors, beside epochline.training.model.fit.
 
 `python -m bench.floors.loop raw|fit --batch-size B ...` trains on synthetic rows (min-max
 scaled, as normalize would) and reports samples per second (see `throughput`); with
 `--project` it is the train stage's floor: the stage's epochs on its data/split tables.
 Both kinds set the same torch threads and determinism, build the same model
-(epochline.training.model.build) and optimizer (SGD with momentum). The floor takes the SGD steps
-and nothing else; fit also sums each epoch's loss and accuracy and scores the val rows.
+(epochline.training.model.build) and optimizer (train.optimizer: AdamW by default). The
+floor takes the optimizer's steps and nothing else; fit also sums each epoch's loss and
+accuracy and scores the val rows.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def raw_fit(
     device: torch.device,
     on_epoch: Callable[[int, dict[str, float]], Any] | None = None,
 ) -> None:
-    """SGD over tensors on `device`, sliced by a seeded permutation per epoch. With
+    """Steps over tensors on `device`, sliced by a seeded permutation per epoch. With
     `on_epoch` (the end-to-end floor logs it), train and val are scored after each epoch;
     without, nothing but the steps."""
     model.deterministic()  # as fit does: the same kernels
@@ -66,7 +67,7 @@ def _raw_epochs(
     x, y = (t.to(device) for t in train)
     val = (val[0].to(device), val[1].to(device))
     gen = torch.Generator(device=device).manual_seed(settings.seed)
-    opt = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=settings.momentum)
+    opt = model.optimizer(net, settings)  # train.optimizer, as fit has it
     for epoch in range(1, settings.epochs + 1):
         order = torch.randperm(len(x), generator=gen, device=device)
         for start in range(0, len(x), settings.batch_size):

@@ -25,7 +25,7 @@ def test_suite_measures_every_stage_floor_and_loop(tmp_path: Path) -> None:
     # --no-repro: the timed full `dvc repro` doubles the run; the no-op repros still run.
     args = ["--rows", "2000", "--epochs", "1", "--batch-sizes", "256", "--loop-rows", "2000"]
     args += ["--loop-window", "0.1"]
-    args += ["--no-repro"]
+    args += ["--no-repro", "--default-runs", "1"]
     done = subprocess.run(
         [PYTHON, "-m", "bench", *args, "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
@@ -43,6 +43,13 @@ def test_suite_measures_every_stage_floor_and_loop(tmp_path: Path) -> None:
     assert all(size["rss_per_table"][s] > 0 for s in STAGES)
     assert size["end_to_end"]["stages_ratio"] > 0
     assert size["end_to_end"]["dvc_repro_s"] is None
+    assert _positive(size["end_to_end"]["plain"]) and size["end_to_end"]["plain_ratio"] > 0
+    # The default size: params.yaml as committed, experiments under both numerics.
+    default = result["default"]
+    assert sorted(default["experiments"]) == ["fast", "portable"]
+    assert all(len(w) == 1 and w[0] > 0 for w in default["experiments"].values())
+    assert _positive(default["repro_force"]) and _positive(default["noop_exp"])
+    assert sorted(default["stages"]) == sorted(default["imports"]) == sorted(STAGES)
     assert size["dvc"]["noop_ratio"] > 0
     assert _positive(size["dvc"]["noop"]) and _positive(size["dvc"]["noop_minimal"])
     # What portable numerics cost: the train stage again with fast ones, and the loop
@@ -68,3 +75,5 @@ def test_suite_measures_every_stage_floor_and_loop(tmp_path: Path) -> None:
     assert all(f"| {s} |" in table for s in STAGES)
     assert "Portable numerics (the default) against fast ones: train " in table
     assert "| portable (1) | 256 |" in table
+    assert table.index("### The default size") < table.index("### 2,000 rows")
+    assert "| `dvc exp run -S train.lr=…` (train + evaluate, a new run), fast numerics |" in table
