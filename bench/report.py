@@ -148,7 +148,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"torch {env['torch']}, mlflow {env['mlflow']}, dvc {env['dvc']} · load average "
         f"{env['load_average']:.2f} at the start, {env.get('load_average_end', 0):.2f} at the end",
         "",
-        f"Stages: {s['n_features']} synthetic features, train.epochs {s['epochs']}, "
+    ]
+    sized = [
+        f"Sized tables: {s['n_features']} synthetic features, train.epochs {s['epochs']}, "
         f"train.batch_size {s['batch_size']}"
         f"{', train.device ' + env['device'] if env['train_device_param'] else ''}. "
         "Ratios are to the floor (the same work, simplest way, same run); "
@@ -156,5 +158,5 @@ def markdown(result: dict[str, Any]) -> str:
         "",
     ]
     body = [default_section(result["default"])] if "default" in result else []
-    body += [size_section(size) for size in result["sizes"]]
+    body += (sized if result["sizes"] else []) + [size_section(x) for x in result["sizes"]]
     return "\n".join([*head, *body, loop_section(result.get("training_loop", []))])

@@ -103,3 +103,15 @@ def test_one_thread_under_portable_and_the_callers_count_after(mode: numerics.Nu
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+# What chooses train.numerics (the train stage, retrain's extra seeds, `epochline seeds`)
+# must import without torch: its choice is made only once params.yaml is read.
+_CHOOSERS = ["epochline.stages.train", "epochline.retrain.loop", "epochline.cli",
+             "epochline.review.seeds", "epochline.serving.scoring"]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", _CHOOSERS)
+def test_what_picks_the_numerics_imports_without_torch(module: str) -> None:
+    code = f"import json, sys, {module}\nprint(json.dumps('torch' in sys.modules))"
+    assert _python(code) is False

@@ -1,5 +1,5 @@
-"""Scoring raw rows with a logged model (scoring.LoggedModel), as evaluate, retrain and
-predict do: a small real model logged by tracking.log_model into a real SQLite store."""
+"""Scoring raw rows with a logged model (scoring.LoggedModel), as retrain, predict and
+compare do: a small real model logged by tracking.log_model into a real SQLite store."""
 
 from __future__ import annotations
 

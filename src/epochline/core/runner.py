@@ -146,12 +146,16 @@ def _collect_from_here() -> None:
 
 @contextmanager
 def importing() -> Iterator[None]:
-    """Heavy imports without the cycle collector (see stages/__init__.py), on again after."""
+    """Heavy imports without the cycle collector (see stages/__init__.py); after them, what
+    they made frozen out of its scans and the collector as it was."""
+    was_on = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        _collect_from_here()
+        gc.freeze()
+        if was_on:
+            gc.enable()
 
 
 def run_main(main: Callable[[], int | None]) -> NoReturn:

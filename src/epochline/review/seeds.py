@@ -123,7 +123,7 @@ def check_one_process(params: Params) -> None:
 
 
 def _scored(trained: TrainedModel, seed: int, test: pd.DataFrame, label: str) -> SeedModel:
-    """Raw test rows through the logged model, as evaluate scores them; its test_ metrics
+    """Raw test rows through the logged model (evaluate's answers, bit for bit); its test_ metrics
     and its description (the test metrics first) logged on its run, as evaluate logs them."""
     from epochline.serving.scoring import LoggedModel  # MLflow's pyfunc: seconds to import
 

@@ -1,23 +1,12 @@
-"""Scoring raw rows with a logged model: the one way evaluate, retrain and predict do it."""
+"""Scoring raw rows with a logged model: the one way retrain, predict and compare do it
+(evaluate too, unless it can prove its checkpoint is the logged model: checkpoint.py)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-from pathlib import Path
-
 import mlflow
 import pandas as pd
-import torch
 from mlflow.pyfunc import PyFuncModel
 from mlflow.types import DataType
-
-from epochline.serving import model_code
-from epochline.tracking.store import serving_code_digest
-from epochline.tracking.tags import TAG_MODEL_CODE, TAG_MODEL_DIGEST
-from epochline.training.model import identity
-
-log = logging.getLogger(__name__)
 
 ANY = "any"  # an input the model takes in any type and checks itself (models since ints)
 
@@ -49,22 +38,3 @@ class LoggedModel:
             return direct
         answers: pd.DataFrame = self._model.predict(columns)
         return answers
-
-
-def as_logged(model_uri: str, tags: Mapping[str, str], checkpoint: Path, rows: pd.DataFrame
-              ) -> pd.DataFrame:  # fmt: skip
-    """The answers of the model logged at `model_uri` for raw rows, computed from its
-    checkpoint on disk when the run's tags show that both its weights (the model digest)
-    and its code (the sha256 of serving/model_code.py) are the ones logged: the function the
-    logged model runs, on the same weights, without loading it (the load imports and checks
-    its requirements again: a second per stage). Anything else loads the logged model."""
-    data = torch.load(checkpoint, weights_only=True)
-    same_code = tags.get(TAG_MODEL_CODE) == serving_code_digest()
-    if same_code and tags.get(TAG_MODEL_DIGEST) == identity(data):
-        config = data["config"]
-        features = rows[[f["name"] for f in config["features"]]]
-        answers: pd.DataFrame = model_code.answer(data["state_dict"], config, features)
-        return answers
-    log.info("%s: not the model or serving code logged at %s; scoring the logged model",
-             checkpoint, model_uri)  # fmt: skip
-    return LoggedModel(model_uri).score(rows)

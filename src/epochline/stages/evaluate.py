@@ -13,7 +13,7 @@ from epochline.core.runner import run_main, shielded
 from epochline.data.preprocessing import Preprocessor
 from epochline.data.schema import Schema
 from epochline.evaluation import baselines, card, metrics, plots, verdict
-from epochline.serving import scoring
+from epochline.serving import checkpoint
 from epochline.tracking import provenance, store
 from epochline.tracking.tags import TAG_BELOW_BASELINE, TAG_DESCRIPTION, TAG_NEVER_PREDICTS
 
@@ -30,7 +30,9 @@ def main() -> None:
 
     # Raw rows through the logged model: what is evaluated is exactly what would be served.
     logged = store.client().get_run(trained.run_id)
-    predictions = scoring.as_logged(trained.model_uri, logged.data.tags, paths.CHECKPOINT, test)
+    predictions = checkpoint.answers_as_logged(
+        trained.model_uri, logged.data.tags, paths.CHECKPOINT, test
+    )
     y = test[label].to_numpy()
     prob, pred = predictions["probability"].to_numpy(), predictions["label"].to_numpy()
     values = metrics.classification_metrics(y, prob, pred)

@@ -279,7 +279,7 @@ def deterministic() -> None:
     """torch's deterministic algorithms, and an error for any op that has none.
 
     `torch.use_deterministic_algorithms(True)` does the same and also sets the compiler's
-    flag, importing torch._inductor and _dynamo for it: 1.1 s of every train stage, for a
+    flag, importing torch._inductor for it (half a second of every train stage) for a
     compiler this package never uses. The debug mode "error" is the same switch without it.
     """
     torch.set_deterministic_debug_mode("error")

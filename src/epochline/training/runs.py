@@ -107,7 +107,7 @@ def _with_progress(
 
 
 class _EpochLog:
-    """Every epoch's metrics into the active run, each with its step and time, written at
+    """Every epoch's metrics into the run, each with its step and time, written at
     most once a second (and whatever is left by flush): the UI shows training as it goes,
     and a small table's 60 epochs of ~5 ms are not 60 store transactions of ~8 ms."""
 
@@ -125,11 +125,19 @@ class _EpochLog:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
+        batch, self.pending = self.pending, []  # sent once, even if a SIGTERM ends the call
+        if batch:
             with shielded():  # a SIGTERM waits for the store's transaction to end
-                self.client.log_batch(self.run_id, metrics=self.pending)
-            self.pending = []
+                self.client.log_batch(self.run_id, metrics=batch)
         self.written = time.monotonic()
+
+    def flush_after_failure(self) -> None:
+        """The curves up to the failed epoch, if the store takes them: the failure that
+        ended training stays the one reported."""
+        try:
+            self.flush()
+        except Exception as exc:  # the run's own error is on its way up
+            log.warning("the last epochs' metrics were not logged: %s", exc)
 
 
 def _new_run(
@@ -160,8 +168,10 @@ def _new_run(
             else:
                 for m in trained.history:
                     epoch_log(m)
-        finally:  # a failed run keeps the curves up to its last epoch
-            epoch_log.flush()
+        except BaseException:
+            epoch_log.flush_after_failure()
+            raise
+        epoch_log.flush()
         with shielded():  # the run summarised by its best epoch, the one whose weights it keeps
             mlflow.log_metrics(fit_summary(trained))
             mlflow.set_tag(TAG_THRESHOLD, trained.threshold.describe())
@@ -171,11 +181,11 @@ def _new_run(
         test = tables.head(paths.TEST, "test table", 5)
         example = test[[f["name"] for f in config["features"]]]
         answers = model_code.answer(trained.net.state_dict(), config, example)
-        model_digest = model.identity(data)
+        model_digest, code_digest = model.identity(data), store.serving_code_digest()
         with shielded():
             model_uri = store.log_model(checkpoint, example, answers)
             mlflow.set_tags({TAG_MODEL_DIGEST: model_digest, TAG_MODEL_URI: model_uri,
-                             TAG_MODEL_CODE: store.serving_code_digest()})  # fmt: skip
+                             TAG_MODEL_CODE: code_digest})  # fmt: skip
     recorded = store.TrainedModel(
         run.info.run_id, name, model_uri, model_digest, data_digest, tags[TAG_DESCRIPTION]
     )
