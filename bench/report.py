@@ -114,13 +114,14 @@ def default_section(d: dict[str, Any]) -> str:
     return "\n".join([*lines, "", note, ""])
 
 
-def loop_section(loop: list[dict[str, Any]]) -> str:
+def loop_section(loop: list[dict[str, Any]], rounds: int) -> str:
     if not loop:
         return ""
     first = loop[0]
     lines = [
         f"### Training loop ({first['rows']:,} synthetic rows, 90 % trained, "
-        f"best of 3 windows of whole epochs, {first['raw']['device']})",
+        f"best of 3 windows of whole epochs, raw and fit alternating, each kind's best of "
+        f"{rounds} round{'s' if rounds > 1 else ''}, {first['raw']['device']})",
         "",
         "| numerics (torch threads) | batch | raw loop samples/s | `model.fit` samples/s "
         "| fit ÷ raw (target ≥ 0.9) | fit ÷ fast fit |",
@@ -159,4 +160,5 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     body = [default_section(result["default"])] if "default" in result else []
     body += (sized if result["sizes"] else []) + [size_section(x) for x in result["sizes"]]
-    return "\n".join([*head, *body, loop_section(result.get("training_loop", []))])
+    loop = loop_section(result.get("training_loop", []), s.get("loop_rounds", 1))
+    return "\n".join([*head, *body, loop])

@@ -24,7 +24,7 @@ def test_suite_measures_every_stage_floor_and_loop(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     # --no-repro: the timed full `dvc repro` doubles the run; the no-op repros still run.
     args = ["--rows", "2000", "--epochs", "1", "--batch-sizes", "256", "--loop-rows", "2000"]
-    args += ["--loop-window", "0.1"]
+    args += ["--loop-window", "0.1", "--loop-rounds", "1"]
     args += ["--no-repro", "--default-runs", "1"]
     done = subprocess.run(
         [PYTHON, "-m", "bench", *args, "--out", str(out)],

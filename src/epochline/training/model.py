@@ -201,9 +201,9 @@ def _epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        with torch.no_grad():  # no .item(): a GPU would wait for the host on every step
-            loss_sum.add_(loss.detach(), alpha=len(batch))
-            logits_seen[start : start + len(batch)] = logits.detach()
+        # Detached: no graph, and no .item() (a GPU would wait for the host on every step).
+        loss_sum.add_(loss.detach(), alpha=len(batch))
+        logits_seen[start : start + len(batch)] = logits.detach()
     correct = ((logits_seen > 0) == positive[order]).sum()
     return _sums(loss_sum, correct, len(x))
 
