@@ -153,7 +153,10 @@ def test_chart_view_overlays_val_loss_per_epoch_of_both_runs(
         card.get_by_text(f"lr=0.01 ({metric})", exact=True).wait_for()
         legend = card.get_by_text(re.compile(rf"^baseline [0-9a-f]{{7}} \({metric}\)$"))
         assert legend.count() == 1, card.inner_text()
+        # The legend is the page's; the plot (axes, lines) may draw after it.
+        card.get_by_text("Step", exact=True).wait_for()
         assert card.get_by_text("Step", exact=True).count() == 1
+        card.locator(".scatterlayer .trace path.js-line").first.wait_for()
         assert card.locator(".scatterlayer .trace path.js-line").count() >= 2
     _close_assistant(page)  # it may open late
     page.screenshot(path=shots / "charts-loss.png")
