@@ -298,7 +298,7 @@ def _experiments(run: Run, numerics: str, runs: int) -> list[float]:
 
 
 def bench_default(runs: int, root: Path) -> dict[str, Any]:
-    """The defaults as a user meets them: params.yaml as committed, its 1,000 synthetic rows;
+    """The defaults as a user meets them: params.yaml as committed (1,000 synthetic rows);
     a forced `dvc repro` on a fresh store, experiments under both numerics, each stage
     beside its libraries' import, and DVC alone (a no-op `dvc exp run`)."""
     run = Run(copy_project(root / "project", {}))
@@ -317,7 +317,8 @@ def bench_default(runs: int, root: Path) -> dict[str, Any]:
         for s, libs in LIBRARIES.items()
     }  # fmt: skip
     return {
-        "rows": 1000, "first_repro": first.as_dict(), "repro_force": forced.as_dict(),
+        "rows": yaml.safe_load((run.project / "params.yaml").read_text())["data"]["n_rows"],
+        "first_repro": first.as_dict(), "repro_force": forced.as_dict(),
         "experiments": experiments, "stages": {k: u.as_dict() for k, u in stages.items()},
         "imports": {k: u.as_dict() for k, u in imports.items()}, "noop_exp": noop.as_dict(),
     }  # fmt: skip

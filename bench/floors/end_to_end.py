@@ -27,6 +27,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import Metric
@@ -95,18 +96,29 @@ def _log_datasets(tables: dict[str, pd.DataFrame]) -> None:
     mlflow.log_inputs(datasets=list(datasets), contexts=contexts, tags_list=[None] * 3)
 
 
-def _evaluate_and_log(
+def _evaluate(
     params: Params, state: dict[str, torch.Tensor], config: dict[str, Any], test: pd.DataFrame
-) -> None:
+) -> tuple[dict[str, float], dict[str, Figure]]:
+    """The test rows scored by the served model's function: the metrics, metrics.json
+    written, and the two plots by their artifact names."""
     answers = model_code.answer(state, config, test[[f["name"] for f in config["features"]]])
     y = test[params.data.label_column].to_numpy()
     prob, pred = answers["probability"].to_numpy(), answers["label"].to_numpy()
     values = metrics.classification_metrics(y, prob, pred)
     matrix, roc = metrics.confusion(y, pred), metrics.roc_points(y, prob)
-    mlflow.log_metrics({f"test_{k}": v for k, v in values.items()})
-    mlflow.log_figure(plots.confusion_figure(matrix), "plots/confusion_matrix.png")
-    mlflow.log_figure(plots.roc_figure(roc, values["roc_auc"]), "plots/roc_curve.png")
     (OUT / "metrics.json").write_text(json.dumps(metrics.summary(values, matrix)))
+    figures = {"confusion_matrix.png": plots.confusion_figure(matrix),
+               "roc_curve.png": plots.roc_figure(roc, values["roc_auc"])}  # fmt: skip
+    return values, figures
+
+
+def _evaluate_and_log(
+    params: Params, state: dict[str, torch.Tensor], config: dict[str, Any], test: pd.DataFrame
+) -> None:
+    values, figures = _evaluate(params, state, config, test)
+    mlflow.log_metrics({f"test_{k}": v for k, v in values.items()})
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}")
     mlflow.log_artifact(str(OUT / "metrics.json"), "reports")
 
 
@@ -134,16 +146,9 @@ def plain(params: Params, device: str) -> None:
     net.cpu()
     OUT.mkdir(exist_ok=True)
     (OUT / "model.pt").write_bytes(model.checkpoint_bytes(model.checkpoint(net, config)))
-    test = tables["test"]
-    inputs = test[[f["name"] for f in config["features"]]]
-    answers = model_code.answer(net.state_dict(), config, inputs)
-    y = test[label].to_numpy()
-    prob, pred = answers["probability"].to_numpy(), answers["label"].to_numpy()
-    values = metrics.classification_metrics(y, prob, pred)
-    matrix, roc = metrics.confusion(y, pred), metrics.roc_points(y, prob)
-    plots.confusion_figure(matrix).savefig(OUT / "confusion_matrix.png")
-    plots.roc_figure(roc, values["roc_auc"]).savefig(OUT / "roc_curve.png")
-    (OUT / "metrics.json").write_text(json.dumps(metrics.summary(values, matrix)))
+    _, figures = _evaluate(params, net.state_dict(), config, tables["test"])
+    for name, figure in figures.items():
+        figure.savefig(OUT / name)
 
 
 def run(params: Params, device: str) -> None:
